@@ -1,0 +1,247 @@
+//! Behaviour of the reference API over real HTTP against real Postgres, asserted on both
+//! servers: each test runs once per framework on its own fresh database.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use taskbench_conformance::diff::is_timestamp;
+use taskbench_conformance::{Framework, TestApp, spawn_app};
+use taskbench_data::{Service, ServiceConfig};
+
+/// Runs one async test body against each framework, as `<name>::axum` and `<name>::actix`.
+macro_rules! on_both {
+    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {$(
+        mod $name {
+            use super::*;
+            async fn body($app: TestApp) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn axum() { body(spawn_app(Framework::Axum).await).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn actix() { body(spawn_app(Framework::Actix).await).await }
+        }
+    )*};
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app.request(method, path);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    let bytes = res.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> Value {
+    let (status, task) = send(app, Method::POST, "/api/v1/tasks", Some(token), Some(body)).await;
+    assert_eq!(status, 201, "{task}");
+    task
+}
+
+on_both! {
+    async fn registration_returns_the_user_without_secrets(app: TestApp) {
+        let (status, user) = send(&app, Method::POST, "/api/v1/auth/register", None,
+            Some(json!({"email": " Mixed@Case.Example ", "password": "long enough", "name": "  Zoë  "}))).await;
+        assert_eq!(status, 201);
+        assert_eq!(user["email"], "mixed@case.example");
+        assert_eq!(user["name"], "Zoë");
+        assert!(is_timestamp(user["created_at"].as_str().expect("created_at")), "{user}");
+        assert_eq!(user.as_object().expect("object").len(), 4, "only id, email, name, created_at: {user}");
+        let stored: String = sqlx_hash(&app, "mixed@case.example").await;
+        assert!(stored.starts_with("$argon2id$"), "stored hash is argon2id: {stored}");
+    }
+
+    async fn login_token_authenticates_and_reports_expiry(app: TestApp) {
+        send(&app, Method::POST, "/api/v1/auth/register", None,
+            Some(json!({"email": "ann@example.com", "password": "long enough", "name": "Ann"}))).await;
+        let (status, login) = send(&app, Method::POST, "/api/v1/auth/login", None,
+            Some(json!({"email": "ANN@example.com", "password": "long enough"}))).await;
+        assert_eq!(status, 200);
+        assert_eq!((login["token_type"].as_str(), login["expires_in"].as_u64()), (Some("Bearer"), Some(86_400)));
+        let (status, me) = send(&app, Method::GET, "/api/v1/auth/me", login["token"].as_str(), None).await;
+        assert_eq!((status, me["email"].as_str()), (StatusCode::OK, Some("ann@example.com")));
+        let res = app.request(Method::GET, "/api/v1/auth/me").send().await.expect("request");
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        let (_, wrong) = send(&app, Method::POST, "/api/v1/auth/login", None,
+            Some(json!({"email": "ann@example.com", "password": "wrong password"}))).await;
+        let (_, unknown) = send(&app, Method::POST, "/api/v1/auth/login", None,
+            Some(json!({"email": "who@example.com", "password": "long enough"}))).await;
+        assert_eq!(wrong, unknown, "one message for unknown email and wrong password");
+    }
+
+    async fn tasks_are_created_with_defaults_and_a_location(app: TestApp) {
+        let token = app.user("ann@example.com").await;
+        let res = app.request(Method::POST, "/api/v1/tasks").bearer_auth(&token)
+            .json(&json!({"title": "  Plan  ", "due_at": "2026-12-01T10:00:00+01:00"})).send().await.expect("create");
+        assert_eq!(res.status(), 201);
+        let location = res.headers()["location"].to_str().expect("location").to_owned();
+        let task: Value = res.json().await.expect("task");
+        assert_eq!(location, format!("/api/v1/tasks/{}", task["id"].as_str().expect("id")));
+        assert_eq!((task["title"].as_str(), task["status"].as_str(), task["priority"].as_str()),
+                   (Some("Plan"), Some("todo"), Some("medium")));
+        assert_eq!(task["description"], Value::Null);
+        assert_eq!(task["due_at"], "2026-12-01T09:00:00.000000Z", "due_at normalised to UTC with microseconds");
+        let (status, fetched) = send(&app, Method::GET, &location, Some(&token), None).await;
+        assert_eq!((status, &fetched), (StatusCode::OK, &task));
+    }
+
+    async fn list_is_newest_first_paginated_filtered_and_private(app: TestApp) {
+        let ann = app.user("ann@example.com").await;
+        let bob = app.user("bob@example.com").await;
+        let mut ids = Vec::new();
+        for (i, priority) in ["low", "high", "low", "critical", "low"].iter().enumerate() {
+            let task = create(&app, &ann, json!({"title": format!("task {i}"), "priority": priority})).await;
+            ids.push(task["id"].as_str().expect("id").to_owned());
+        }
+        create(&app, &bob, json!({"title": "bob's"})).await;
+        let titles = |v: &Value| v.as_array().expect("array").iter().map(|t| t["title"].as_str().expect("title").to_owned()).collect::<Vec<_>>();
+        let (_, all) = send(&app, Method::GET, "/api/v1/tasks", Some(&ann), None).await;
+        assert_eq!(titles(&all), ["task 4", "task 3", "task 2", "task 1", "task 0"]);
+        let (_, page) = send(&app, Method::GET, "/api/v1/tasks?limit=2&offset=1", Some(&ann), None).await;
+        assert_eq!(titles(&page), ["task 3", "task 2"]);
+        let (_, low) = send(&app, Method::GET, "/api/v1/tasks?priority=low", Some(&ann), None).await;
+        assert_eq!(titles(&low), ["task 4", "task 2", "task 0"]);
+        let (_, done) = send(&app, Method::GET, "/api/v1/tasks?status=done", Some(&ann), None).await;
+        assert_eq!(done, json!([]));
+        let (_, bobs) = send(&app, Method::GET, "/api/v1/tasks", Some(&bob), None).await;
+        assert_eq!(titles(&bobs), ["bob's"]);
+        let (status, err) = send(&app, Method::GET, &format!("/api/v1/tasks/{}", ids[0]), Some(&bob), None).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+        let (status, err) = send(&app, Method::GET, "/api/v1/tasks?limit=0&offset=-5", Some(&ann), None).await;
+        assert_eq!(status, 422);
+        assert_eq!(err["error"]["fields"], json!({"limit": "must be between 1 and 100", "offset": "must be 0 or more"}));
+    }
+
+    async fn patch_keeps_absent_fields_clears_nulls_and_advances_updated_at(app: TestApp) {
+        let token = app.user("ann@example.com").await;
+        let task = create(&app, &token, json!({"title": "t", "description": "d", "priority": "high", "due_at": "2026-12-01T00:00:00Z"})).await;
+        let path = format!("/api/v1/tasks/{}", task["id"].as_str().expect("id"));
+        let (status, patched) = send(&app, Method::PATCH, &path, Some(&token), Some(json!({"status": "done", "description": null}))).await;
+        assert_eq!(status, 200);
+        assert_eq!((patched["status"].as_str(), patched["priority"].as_str(), patched["title"].as_str()), (Some("done"), Some("high"), Some("t")));
+        assert_eq!(patched["description"], Value::Null);
+        assert_eq!(patched["due_at"], task["due_at"], "absent field stays");
+        assert_eq!(patched["created_at"], task["created_at"]);
+        assert!(patched["updated_at"].as_str() > task["updated_at"].as_str(), "updated_at advanced: {patched}");
+        let (status, err) = send(&app, Method::PATCH, &path, Some(&token), Some(json!({}))).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")));
+    }
+
+    async fn delete_removes_only_the_callers_task(app: TestApp) {
+        let ann = app.user("ann@example.com").await;
+        let bob = app.user("bob@example.com").await;
+        let task = create(&app, &ann, json!({"title": "t"})).await;
+        let path = format!("/api/v1/tasks/{}", task["id"].as_str().expect("id"));
+        let (status, _) = send(&app, Method::DELETE, &path, Some(&bob), None).await;
+        assert_eq!(status, 404);
+        let res = app.request(Method::DELETE, &path).bearer_auth(&ann).send().await.expect("delete");
+        assert_eq!(res.status(), 204);
+        assert!(res.bytes().await.expect("body").is_empty(), "204 has an empty body");
+        let (status, _) = send(&app, Method::GET, &path, Some(&ann), None).await;
+        assert_eq!(status, 404);
+    }
+
+    async fn error_rows_have_the_shared_shape(app: TestApp) {
+        let res = app.request(Method::POST, "/api/v1/auth/register").body("{}").send().await.expect("request");
+        assert_eq!(res.status(), 415);
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body, json!({"error": {"code": "unsupported_media_type", "message": "expected `content-type: application/json`"}}));
+        let res = app.request(Method::PATCH, "/health").send().await.expect("request");
+        assert_eq!(res.status(), 405);
+        assert_eq!(res.headers()["allow"], "GET, HEAD");
+        let (status, body) = send(&app, Method::GET, "/nope", None, None).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+        let big = json!({"title": "x".repeat(70_000)});
+        let token = app.user("ann@example.com").await;
+        let (status, body) = send(&app, Method::POST, "/api/v1/tasks", Some(&token), Some(big)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+        let (status, body) = send(&app, Method::POST, "/api/v1/auth/register", None,
+            Some(json!({"email": "ann@example.com", "password": "long enough", "name": "Again"}))).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    }
+
+    async fn envelope_request_id_gzip_cors_and_metrics(app: TestApp) {
+        let res = app.request(Method::GET, "/bench/plaintext").header("x-request-id", "abc-1").send().await.expect("request");
+        assert_eq!(res.headers()["x-request-id"], "abc-1");
+        assert_eq!(res.text().await.expect("text"), "Hello, World!");
+        let res = app.request(Method::GET, "/bench/json").send().await.expect("request");
+        assert_eq!(res.headers()["x-request-id"].len(), 36, "a generated UUID");
+        let res = app.request(Method::GET, "/openapi.json").header("accept-encoding", "gzip").send().await.expect("request");
+        assert_eq!(res.headers()["content-encoding"], "gzip");
+        let zipped = res.bytes().await.expect("body");
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut plain).expect("valid gzip");
+        assert_eq!(plain, taskbench_data::openapi::document());
+        let res = app.request(Method::OPTIONS, "/api/v1/tasks").header("origin", "https://x.example")
+            .header("access-control-request-method", "PATCH").send().await.expect("preflight");
+        assert_eq!(res.status(), 204);
+        assert!(res.headers()["access-control-allow-methods"].to_str().expect("ascii").contains("PATCH"));
+        let metrics = app.request(Method::GET, "/metrics").send().await.expect("metrics").text().await.expect("text");
+        assert!(metrics.contains(r#"http_requests_total{method="GET",route="/bench/plaintext",status="200"} 1"#), "{metrics}");
+        assert!(metrics.contains("http_request_duration_seconds_bucket{route=\"/openapi.json\""), "{metrics}");
+    }
+}
+
+async fn sqlx_hash(app: &TestApp, email: &str) -> String {
+    let row: (String,) = sqlx_query(app, email).await;
+    row.0
+}
+
+async fn sqlx_query(app: &TestApp, email: &str) -> (String,) {
+    sqlx::query_as("SELECT password_hash FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(app.service.pool())
+        .await
+        .expect("user row")
+}
+
+/// Bounded so that a hang fails the test instead of stalling it (not a speed assertion).
+async fn bounded<F: Future>(fut: F) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(Duration::from_secs(10), fut).await
+}
+
+/// With the database unreachable, health and data endpoints answer 503 fast instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_database_is_a_fast_503_on_both() {
+    for framework in Framework::ALL {
+        let mut config = ServiceConfig::for_tests();
+        config.pool_acquire_timeout = Duration::from_millis(500);
+        // Port 1 on loopback: nothing listens there, connections are refused at once.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(config.pool_acquire_timeout)
+            .connect_lazy("postgres://postgres@127.0.0.1:1/none")
+            .expect("lazy pool");
+        let service = Service::new(pool, &config).expect("service");
+        let app = taskbench_conformance::spawn::spawn_service(framework, service).await;
+        let (status, body) =
+            bounded(send(&app, Method::GET, "/health", None, None)).await.expect("health answered, not hung");
+        assert_eq!(
+            (status, body),
+            (StatusCode::SERVICE_UNAVAILABLE, json!({"status": "unavailable"})),
+            "{}",
+            framework.name()
+        );
+        let token = app.service.jwt().issue(taskbench_data::model::Uuid::new_v4()).expect("token");
+        let (status, body) = bounded(send(&app, Method::GET, "/api/v1/tasks", Some(&token), None))
+            .await
+            .expect("list answered, not hung");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+            "{}",
+            framework.name()
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Server configuration: one set of flags and environment variables for both server binaries.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::auth::Argon2Cost;
+
+/// Command line of `taskbench-axum` and `taskbench-actix` (identical by construction).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(version, about = "The taskbench reference task API")]
+pub struct ServerArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen one is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Database connections in the pool.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub pool_acquire_timeout_ms: u64,
+    /// HS256 secret for bearer tokens (at least 32 bytes). Unset: a random one per process.
+    #[arg(long, env = "TASKBENCH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// argon2id memory cost in KiB (OWASP: 19456).
+    #[arg(long, env = "TASKBENCH_ARGON2_M_COST", default_value_t = Argon2Cost::default().m_cost_kib)]
+    pub argon2_m_cost: u32,
+    /// argon2id passes (OWASP: 2).
+    #[arg(long, env = "TASKBENCH_ARGON2_T_COST", default_value_t = Argon2Cost::default().t_cost)]
+    pub argon2_t_cost: u32,
+    /// argon2id lanes (OWASP: 1).
+    #[arg(long, env = "TASKBENCH_ARGON2_P_COST", default_value_t = Argon2Cost::default().p_cost)]
+    pub argon2_p_cost: u32,
+    /// Allowed CORS origin, or `*`.
+    #[arg(long, env = "TASKBENCH_CORS_ORIGIN", default_value = "*")]
+    pub cors_origin: String,
+    /// Upper bound on handling one request; past it the answer is 503.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub request_timeout_secs: u64,
+    /// Worker threads (default: one per CPU this process may run on).
+    #[arg(long, env = "TASKBENCH_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// Everything a [`crate::Service`] needs besides its pool.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub jwt_secret: Vec<u8>,
+    pub argon2: Argon2Cost,
+    pub cors_origin: String,
+    pub request_timeout: Duration,
+    pub pool_size: u32,
+    pub pool_acquire_timeout: Duration,
+}
+
+impl ServerArgs {
+    pub fn service_config(&self) -> ServiceConfig {
+        let jwt_secret = match &self.jwt_secret {
+            Some(secret) => secret.clone().into_bytes(),
+            None => {
+                tracing::warn!("TASKBENCH_JWT_SECRET is not set: using a random secret; tokens die with this process");
+                let bytes: [u8; 32] = rand::random();
+                bytes.to_vec()
+            }
+        };
+        if jwt_secret.len() < 32 {
+            tracing::warn!(len = jwt_secret.len(), "the JWT secret is shorter than 32 bytes");
+        }
+        ServiceConfig {
+            jwt_secret,
+            argon2: Argon2Cost {
+                m_cost_kib: self.argon2_m_cost,
+                t_cost: self.argon2_t_cost,
+                p_cost: self.argon2_p_cost,
+            },
+            cors_origin: self.cors_origin.clone(),
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            pool_size: self.pool_size,
+            pool_acquire_timeout: Duration::from_millis(self.pool_acquire_timeout_ms),
+        }
+    }
+
+    /// Worker threads to run: the flag, else the CPUs this process may use (which honours
+    /// `taskset`, so a pinned server sizes itself to its cores).
+    pub fn worker_threads(&self) -> usize {
+        self.workers
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+    }
+}
+
+impl ServiceConfig {
+    /// Settings for tests and benches: cheap argon2, fixed secret, short timeouts.
+    pub fn for_tests() -> Self {
+        Self {
+            jwt_secret: b"taskbench-test-secret-0123456789abcdef".to_vec(),
+            argon2: Argon2Cost { m_cost_kib: 256, t_cost: 1, p_cost: 1 },
+            cors_origin: "*".into(),
+            request_timeout: Duration::from_secs(30),
+            pool_size: 8,
+            pool_acquire_timeout: Duration::from_secs(2),
+        }
+    }
+}

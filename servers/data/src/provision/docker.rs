@@ -1,0 +1,283 @@
+//! PostgreSQL in a Docker container via testcontainers, with a quick reachability probe.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use std::{env, fmt, thread};
+
+use sqlx::{Connection, PgConnection};
+use testcontainers_modules::postgres::Postgres as PgImage;
+use testcontainers_modules::testcontainers::runners::AsyncRunner;
+use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt};
+
+use super::{ProvisionError, ProvisionOptions};
+
+const PROBE_BUDGET: Duration = Duration::from_secs(1);
+/// Generous because the first run may have to pull the image.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After EOF on stdin (we dropped the pipe or died, even by SIGKILL) removes the container, which
+/// testcontainers alone cannot do for a killed process.
+const REAPER: &str = r#"trap '' HUP INT PIPE
+while read -r line; do :; done
+exec "$1" rm -f -v "$2" >/dev/null 2>&1
+"#;
+
+enum Endpoint {
+    Unix(PathBuf),
+    Tcp { addr: String, tls: bool },
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unix(path) => write!(f, "unix://{}", path.display()),
+            Self::Tcp { addr, .. } => write!(f, "tcp://{addr}"),
+        }
+    }
+}
+
+/// Same lookup order as testcontainers (without its properties file): DOCKER_HOST, then the
+/// default and Docker Desktop / rootless socket paths.
+fn endpoint() -> Result<Endpoint, String> {
+    if let Ok(host) = env::var("DOCKER_HOST")
+        && !host.trim().is_empty()
+    {
+        let host = host.trim();
+        if let Some(path) = host.strip_prefix("unix://") {
+            return Ok(Endpoint::Unix(PathBuf::from(path)));
+        }
+        if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+            let tls = env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| v == "1");
+            return Ok(Endpoint::Tcp { addr: addr.trim_end_matches('/').to_owned(), tls });
+        }
+        return Err(format!("DOCKER_HOST={host} has a scheme this check does not support (use unix:// or tcp://)"));
+    }
+    let mut candidates = vec![PathBuf::from("/var/run/docker.sock")];
+    if let Some(dir) = env::var_os("XDG_RUNTIME_DIR") {
+        candidates.push(Path::new(&dir).join(".docker/run/docker.sock"));
+    }
+    if let Some(home) = env::var_os("HOME") {
+        candidates.push(Path::new(&home).join(".docker/run/docker.sock"));
+        candidates.push(Path::new(&home).join(".docker/desktop/docker.sock"));
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .map(Endpoint::Unix)
+        .ok_or_else(|| "DOCKER_HOST is not set and there is no /var/run/docker.sock".to_owned())
+}
+
+/// Is a Docker daemon answering `/_ping`? Bounded by about a second. `Ok` names the endpoint,
+/// `Err` says why not.
+pub(super) fn probe() -> Result<String, String> {
+    let endpoint = endpoint()?;
+    let deadline = Instant::now() + PROBE_BUDGET;
+    let result = match &endpoint {
+        Endpoint::Unix(path) => {
+            UnixStream::connect(path).map_err(|e| format!("cannot connect: {e}")).and_then(|s| ping(s, deadline))
+        }
+        Endpoint::Tcp { addr, tls } => {
+            let addrs = addr.to_socket_addrs().map_err(|e| format!("{endpoint}: cannot resolve: {e}"))?;
+            let mut last = "resolves to no address".to_owned();
+            let mut connected = None;
+            for a in addrs {
+                match TcpStream::connect_timeout(&a, remaining(deadline)) {
+                    Ok(s) => {
+                        connected = Some(s);
+                        break;
+                    }
+                    Err(e) => last = format!("cannot connect to {a}: {e}"),
+                }
+            }
+            match connected {
+                // Speaking TLS is testcontainers' job; accepting the connection is enough here.
+                Some(_) if *tls => Ok(()),
+                Some(s) => ping(s, deadline),
+                None => Err(last),
+            }
+        }
+    };
+    result.map(|()| endpoint.to_string()).map_err(|e| format!("{endpoint}: {e}"))
+}
+
+pub(super) async fn probe_async() -> Result<String, String> {
+    tokio::task::spawn_blocking(probe).await.unwrap_or_else(|e| Err(format!("probe task failed: {e}")))
+}
+
+trait Stream: Read + Write {
+    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()>;
+}
+
+impl Stream for UnixStream {
+    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(timeout))?;
+        self.set_write_timeout(Some(timeout))
+    }
+}
+
+impl Stream for TcpStream {
+    fn set_timeouts(&self, timeout: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(timeout))?;
+        self.set_write_timeout(Some(timeout))
+    }
+}
+
+fn ping(mut stream: impl Stream, deadline: Instant) -> Result<(), String> {
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("no answer to /_ping within {PROBE_BUDGET:?}")
+        }
+        _ => format!("no answer to /_ping: {e}"),
+    };
+    stream.set_timeouts(remaining(deadline)).map_err(io)?;
+    stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(io)?;
+    let mut response = Vec::new();
+    let mut buf = [0_u8; 512];
+    // HTTP/1.0: the daemon closes the connection after answering.
+    while response.len() < 4096 && Instant::now() < deadline {
+        stream.set_timeouts(remaining(deadline)).map_err(io)?;
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(e) if response.is_empty() => return Err(io(e)),
+            Err(_) => break,
+        }
+    }
+    let status = String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned();
+    if status.starts_with("HTTP/1.") && status.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(format!("unexpected answer to /_ping: {status:?}"))
+    }
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    // Zero timeouts mean "block forever" to the socket API.
+    deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
+}
+
+/// Owns the container; dropping it removes the container.
+pub(super) struct DockerGuard {
+    container: Option<ContainerAsync<PgImage>>,
+    reaper: Option<Child>,
+}
+
+impl DockerGuard {
+    pub(super) fn container_id(&self) -> Option<&str> {
+        self.container.as_ref().map(|c| c.id())
+    }
+}
+
+impl fmt::Debug for DockerGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerGuard")
+            .field("container", &self.container_id())
+            .field("reaper", &self.reaper.as_ref().map(Child::id))
+            .finish()
+    }
+}
+
+impl Drop for DockerGuard {
+    fn drop(&mut self) {
+        if let Some(container) = self.container.take() {
+            // testcontainers' Drop needs a tokio runtime context.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                drop(container);
+            } else if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let _enter = rt.enter();
+                drop(container);
+            } else {
+                // Leave it to the reaper rather than panic in Drop.
+                std::mem::forget(container);
+            }
+        }
+        if let Some(mut reaper) = self.reaper.take() {
+            drop(reaper.stdin.take());
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(reaper.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Starts `image:tag` and returns the guard and the URL of its `postgres` database.
+pub(super) async fn start(
+    image: &str,
+    tag: &str,
+    opts: &ProvisionOptions,
+) -> Result<(DockerGuard, String), ProvisionError> {
+    let endpoint = probe_async().await.map_err(ProvisionError::DockerUnavailable)?;
+    // The module would add `-c fsync=off` on its own; we set every setting explicitly instead.
+    let mut args = vec!["-c", "max_connections=200"];
+    if !opts.durable {
+        args.extend(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+    }
+    tracing::info!(
+        %endpoint,
+        "starting PostgreSQL container {image}:{tag}, {}",
+        if opts.durable { "durable (fsync on)" } else { "NOT durable: fsync=off, synchronous_commit=off, full_page_writes=off" }
+    );
+    let container = PgImage::default()
+        .with_host_auth()
+        .with_name(image)
+        .with_tag(tag)
+        .with_cmd(args)
+        .with_startup_timeout(STARTUP_TIMEOUT)
+        .start()
+        .await
+        .map_err(|e| ProvisionError::Docker(format!("starting {image}:{tag}: {e}")))?;
+    let guard = DockerGuard { reaper: spawn_reaper(container.id()), container: Some(container) };
+    let Some(container) = guard.container.as_ref() else {
+        return Err(ProvisionError::Docker("container handle vanished".into()));
+    };
+    let docker_err = |e| ProvisionError::Docker(format!("inspecting container {}: {e}", container.id()));
+    let host = container.get_host().await.map_err(docker_err)?;
+    let port = container.get_host_port_ipv4(5432).await.map_err(docker_err)?;
+    let url = format!("postgres://postgres:postgres@{host}:{port}/postgres");
+
+    // The image's entrypoint restarts the server once after initialisation; wait for a real login.
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        match PgConnection::connect(&url).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                break;
+            }
+            Err(e) if Instant::now() >= deadline => {
+                return Err(ProvisionError::Sql {
+                    context: format!("connecting to container {}", container.id()),
+                    source: e,
+                });
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    tracing::info!(container = container.id(), %host, port, "PostgreSQL container ready");
+    Ok((guard, url))
+}
+
+/// Best effort: needs the `docker` CLI on PATH.
+fn spawn_reaper(container_id: &str) -> Option<Child> {
+    let path = env::var_os("PATH")?;
+    let Some(docker) = env::split_paths(&path).map(|d| d.join("docker")).find(|p| p.is_file()) else {
+        tracing::warn!("no `docker` CLI on PATH: the container will not be removed if this process is SIGKILLed");
+        return None;
+    };
+    let spawned = Command::new("/bin/sh")
+        .args(["-c", REAPER, "taskbench-docker-reaper"])
+        .arg(docker)
+        .arg(container_id)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+    spawned.map_err(|e| tracing::warn!(error = %e, "could not start the container reaper")).ok()
+}

@@ -1,0 +1,360 @@
+//! Throw-away PostgreSQL cluster from the system's binaries, removed even if our process is SIGKILLed.
+//!
+//! Hand-written: no crate we know of both uses the system's binaries, drops root to the `postgres`
+//! user, and cleans up after a killed parent (they download binaries or rely on `Drop`).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+use std::{env, fs, thread};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::{Gid, Pid, Uid, User, geteuid};
+
+use super::{ProvisionError, ProvisionOptions};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The supervisor escalates to SIGKILL after 10 s, so this only trips if it is wedged.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+const PORT_ATTEMPTS: u32 = 3;
+/// initdb --no-locale makes the server log in English.
+const PORT_TAKEN: &str = "could not bind";
+
+/// Runs as `sh -c SUPERVISOR taskbench-pg-supervisor ROOT POSTGRES ARGS...`. Its stdin is a pipe
+/// whose only writer is our process, so EOF means we closed it or died, however we died. Then a
+/// watcher stops postgres (SIGINT = fast shutdown, SIGQUIT after 5 s, SIGKILL after 10 s) until
+/// ROOT/postgres.exit says it is gone; the main shell reaps it, waits for EOF and the watcher, and
+/// removes ROOT. If postgres dies on its own, ROOT (with the log) stays until EOF. The watcher
+/// checks that file before each signal so that it never signals a reaped (reusable) pid, and ends
+/// by itself so that no stray `sleep` outlives the supervisor. HUP/INT are ignored so that
+/// terminal signals cannot skip the cleanup. The pipe goes to the watcher as fd 3 because dash
+/// points a background job's stdin at /dev/null before applying `<&0`.
+const SUPERVISOR: &str = r#"trap '' HUP INT
+root=$1
+shift
+[ -n "$root" ] || exit 2
+exec 2>>"$root/server.log" 3<&0
+"$@" </dev/null >>"$root/server.log" 2>&1 3<&- &
+pg=$!
+echo "$pg" >"$root/postgres.pid"
+{
+  while read -r line; do :; done
+  i=0
+  until [ -e "$root/postgres.exit" ]; do
+    if [ "$i" -lt 25 ]; then sig=INT; elif [ "$i" -lt 50 ]; then sig=QUIT; else sig=KILL; fi
+    kill -s "$sig" "$pg"
+    i=$((i + 1))
+    sleep 0.2
+  done
+} <&3 >/dev/null 2>&1 &
+watcher=$!
+wait "$pg"
+echo "$?" >"$root/postgres.exit"
+while read -r line; do :; done
+wait "$watcher"
+rm -rf "$root"
+"#;
+
+/// Where the binaries are and whom to run them as.
+#[derive(Debug)]
+pub(super) struct Plan {
+    bin_dir: PathBuf,
+    version: String,
+    run_as: Option<(Uid, Gid)>,
+}
+
+impl Plan {
+    pub(super) fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        cmd
+    }
+}
+
+/// Finds binaries (newest version first) and, when we are root, the `postgres` OS user to run them
+/// as (PostgreSQL refuses to run as root). `Err` says what is missing.
+pub(super) fn plan() -> Result<Plan, String> {
+    let (bin_dir, version) = find_binaries()?;
+    let run_as = if geteuid().is_root() {
+        match User::from_name("postgres") {
+            Ok(Some(user)) => Some((user.uid, user.gid)),
+            Ok(None) => {
+                return Err(format!(
+                    "PostgreSQL binaries found in {} but we run as root and there is no `postgres` OS user to run the server as",
+                    bin_dir.display()
+                ));
+            }
+            Err(e) => return Err(format!("looking up the `postgres` OS user: {e}")),
+        }
+    } else {
+        None
+    };
+    let plan = Plan { bin_dir, version, run_as };
+    Ok(plan)
+}
+
+fn find_binaries() -> Result<(PathBuf, String), String> {
+    let mut dirs = Vec::new();
+    if let Some(path) = env::var_os("PATH") {
+        // Resolve symlinks so that `postgres` is looked up next to the real `initdb`.
+        let real_initdb = |dir: PathBuf| fs::canonicalize(dir.join("initdb")).ok();
+        dirs.extend(env::split_paths(&path).filter_map(real_initdb).filter_map(|p| Some(p.parent()?.to_path_buf())));
+    }
+    if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
+        dirs.extend(entries.flatten().map(|e| e.path().join("bin")));
+    }
+    let mut found: Vec<(Vec<u32>, String, PathBuf)> = Vec::new();
+    let mut initdb_seen = false;
+    for dir in dirs.iter().filter_map(|d| fs::canonicalize(d).ok()) {
+        if found.iter().any(|(_, _, d)| *d == dir) || !is_executable(&dir.join("initdb")) {
+            continue;
+        }
+        initdb_seen = true;
+        if let Some((version, text)) = server_version(&dir) {
+            found.push((version, text, dir));
+        }
+    }
+    // Stable sort: among equal versions, PATH order wins.
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    match found.into_iter().next() {
+        Some((_, text, dir)) => Ok((dir, text)),
+        None if initdb_seen => Err("initdb found but no working `postgres` next to it".to_owned()),
+        None => Err("no initdb found on PATH or under /usr/lib/postgresql/*/bin".to_owned()),
+    }
+}
+
+/// `postgres --version` → (numeric components, full text), e.g. "postgres (PostgreSQL) 15.20 (Debian …)".
+fn server_version(dir: &Path) -> Option<(Vec<u32>, String)> {
+    let out = Command::new(dir.join("postgres")).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let token = text.split_whitespace().find(|t| t.starts_with(|c: char| c.is_ascii_digit()))?;
+    let version = token.split('.').map_while(|part| part.parse().ok()).collect();
+    out.status.success().then_some((version, text))
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A running cluster; dropping it stops the server and removes its directory.
+#[derive(Debug)]
+pub(super) struct LocalCluster {
+    supervisor: Child,
+    /// Closing this is the stop signal.
+    stdin: Option<ChildStdin>,
+    pid: u32,
+    port: u16,
+    root: PathBuf,
+}
+
+impl LocalCluster {
+    pub(super) fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub(super) fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while matches!(self.supervisor.try_wait(), Ok(None)) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        if !matches!(self.supervisor.try_wait(), Ok(Some(_))) {
+            tracing::warn!(pid = self.pid, "PostgreSQL supervisor did not finish; killing its process group");
+            if let Ok(pgid) = i32::try_from(self.supervisor.id()) {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+            let _ = self.supervisor.wait();
+        }
+        if self.root.exists()
+            && let Err(e) = fs::remove_dir_all(&self.root)
+        {
+            tracing::warn!(dir = %self.root.display(), error = %e, "could not remove the PostgreSQL temp dir");
+        }
+        tracing::debug!(pid = self.pid, "local PostgreSQL cluster stopped");
+    }
+}
+
+/// Starts a cluster, retrying on a new port if another process grabbed the one we picked.
+pub(super) fn start(plan: &Plan, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
+    let mut attempt = 1;
+    loop {
+        match start_once(plan, opts) {
+            Err(ProvisionError::LocalStart { log_tail, .. })
+                if attempt < PORT_ATTEMPTS && log_tail.contains(PORT_TAKEN) =>
+            {
+                tracing::warn!(attempt, "PostgreSQL could not bind its port; retrying on another");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn start_once(plan: &Plan, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("taskbench-pg-")
+        .tempdir_in(env::temp_dir())
+        .map_err(|e| io_error("creating a temp dir", e))?;
+    initdb(plan, tmp.path())?;
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| io_error("picking a free port", e))?
+        .port();
+    let mut supervisor = supervisor_command(plan, opts, tmp.path(), port)
+        .spawn()
+        .map_err(|e| io_error("starting the supervisor shell", e))?;
+    // From here on the supervisor (or our Drop as a fallback) removes the directory.
+    let stdin = supervisor.stdin.take();
+    let mut cluster = LocalCluster { supervisor, stdin, pid: 0, port, root: tmp.keep() };
+    if let Err(message) = wait_ready(&mut cluster) {
+        let log_tail = log_tail(&cluster.root.join("server.log"));
+        return Err(ProvisionError::LocalStart { message, log_tail });
+    }
+    let durability = if opts.durable {
+        "durable (fsync on)"
+    } else {
+        "NOT durable: fsync=off, synchronous_commit=off, full_page_writes=off"
+    };
+    let (pid, dir) = (cluster.pid, cluster.root.display());
+    tracing::info!(pid, port, %dir, version = %plan.version, "local PostgreSQL cluster ready, {durability}");
+    Ok(cluster)
+}
+
+/// initdb as the server user into ROOT/data, after giving it ROOT and the socket dir ROOT/sock.
+fn initdb(plan: &Plan, root: &Path) -> Result<(), ProvisionError> {
+    fs::create_dir(root.join("sock")).map_err(|e| io_error("creating the socket dir", e))?;
+    if let Some((uid, gid)) = plan.run_as {
+        for dir in [root.to_path_buf(), root.join("sock")] {
+            chown(&dir, Some(uid.as_raw()), Some(gid.as_raw()))
+                .map_err(|e| io_error(&format!("giving {} to the postgres user", dir.display()), e))?;
+        }
+    }
+    let out = plan
+        .command(plan.bin_dir.join("initdb"))
+        .arg("-D")
+        .arg(root.join("data"))
+        .args(["--auth=trust", "-U", "postgres", "--encoding=UTF8", "--no-locale", "--no-sync"])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            let who = if plan.run_as.is_some() { " as the `postgres` user, who needs access to it" } else { "" };
+            io_error(&format!("running initdb in {}{who}", root.display()), e)
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let message = format!("initdb failed ({}) in {}", out.status, root.display());
+    let log_tail = tail(&String::from_utf8_lossy(&[out.stdout, out.stderr].concat()));
+    Err(ProvisionError::LocalStart { message, log_tail })
+}
+
+fn supervisor_command(plan: &Plan, opts: &ProvisionOptions, root: &Path, port: u16) -> Command {
+    let mut cmd = plan.command("/bin/sh");
+    cmd.args(["-c", SUPERVISOR, "taskbench-pg-supervisor"])
+        .arg(root)
+        .arg(plan.bin_dir.join("postgres"))
+        .arg("-D")
+        .arg(root.join("data"))
+        .args(["-p", &port.to_string(), "-c"])
+        .arg(format!("unix_socket_directories={}", root.join("sock").display()));
+    let mut settings = vec!["listen_addresses=127.0.0.1", "max_connections=200"];
+    if !opts.durable {
+        settings.extend(["fsync=off", "synchronous_commit=off", "full_page_writes=off"]);
+    }
+    for setting in settings {
+        cmd.args(["-c", setting]);
+    }
+    // Own process group: a terminal Ctrl-C must not kill the supervisor before it cleans up.
+    cmd.current_dir(root).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+    cmd
+}
+
+/// Ready = our postmaster has marked itself "ready" in postmaster.pid (so a stranger on our port
+/// cannot fool us) and a login on the port succeeds.
+fn wait_ready(cluster: &mut LocalCluster) -> Result<(), String> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let (root, port) = (cluster.root.clone(), cluster.port);
+    let read = |name: &str| fs::read_to_string(root.join(name)).ok().filter(|s| s.ends_with('\n'));
+    loop {
+        if cluster.pid == 0 {
+            cluster.pid = read("postgres.pid").and_then(|p| p.trim().parse().ok()).unwrap_or(0);
+        }
+        if cluster.pid != 0 && pidfile_says_ready(&root.join("data"), cluster.pid) && accepts_connections(port) {
+            return Ok(());
+        }
+        if let Some(status) = read("postgres.exit") {
+            return Err(format!(
+                "postgres exited (status {}) before accepting connections on port {port}",
+                status.trim()
+            ));
+        }
+        if let Ok(Some(status)) = cluster.supervisor.try_wait() {
+            return Err(format!("the supervisor shell exited unexpectedly ({status})"));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("not accepting connections on port {port} after {STARTUP_TIMEOUT:?}"));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn pidfile_says_ready(data: &Path, pid: u32) -> bool {
+    let text = fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.first() == Some(&pid.to_string().as_str()) && lines.get(7) == Some(&"ready")
+}
+
+/// A protocol-level "can we log in", like `pg_isready` but without needing that binary or a runtime.
+fn accepts_connections(port: u16) -> bool {
+    let timeout = Duration::from_millis(500);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    // StartupMessage: length, protocol 3.0, then user/database pairs.
+    let mut startup = vec![0, 0, 0, 0, 0, 3, 0, 0];
+    startup.extend_from_slice(b"user\0postgres\0database\0postgres\0\0");
+    let len = u32::try_from(startup.len()).unwrap_or_default();
+    startup[..4].copy_from_slice(&len.to_be_bytes());
+    // AuthenticationOk; while starting up the answer is an ErrorResponse instead.
+    let mut reply = [0_u8; 9];
+    let ok = stream.set_read_timeout(Some(timeout)).is_ok()
+        && stream.write_all(&startup).is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && reply == [b'R', 0, 0, 0, 8, 0, 0, 0, 0];
+    let _ = stream.write_all(&[b'X', 0, 0, 0, 4]);
+    ok
+}
+
+fn log_tail(path: &Path) -> String {
+    match fs::read(path) {
+        Ok(bytes) => tail(&String::from_utf8_lossy(&bytes)),
+        Err(e) => format!("(no server log at {}: {e})", path.display()),
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+fn io_error(context: &str, source: std::io::Error) -> ProvisionError {
+    ProvisionError::Io { context: context.to_owned(), source }
+}

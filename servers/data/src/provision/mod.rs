@@ -1,0 +1,392 @@
+//! Postgres provisioning: one handle over a user-given URL, a Docker container or a throw-away local cluster.
+
+mod docker;
+mod local;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+/// The container for plain `"docker"` and for `Auto`.
+const DEFAULT_IMAGE: &str = "postgres";
+const DEFAULT_TAG: &str = "15-alpine";
+const ACCEPTED_FORMS: &str =
+    "\"auto\", \"local\", \"docker\", \"docker:IMAGE:TAG\", \"url:URL\" or a postgres:// / postgresql:// URL";
+
+/// Where the PostgreSQL server comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbChoice {
+    /// `DATABASE_URL` if set, else Docker if reachable, else local binaries.
+    Auto,
+    /// An existing server; nothing is started.
+    Url(String),
+    /// A container started through testcontainers.
+    Docker { image: String, tag: String },
+    /// A throw-away cluster from the system's PostgreSQL binaries.
+    Local,
+}
+
+impl FromStr for DbChoice {
+    type Err = ProvisionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let invalid = || ProvisionError::InvalidChoice(s.to_owned());
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        if s.eq_ignore_ascii_case("local") {
+            return Ok(Self::Local);
+        }
+        if s.eq_ignore_ascii_case("docker") {
+            return Ok(Self::docker(DEFAULT_IMAGE, DEFAULT_TAG));
+        }
+        if let Some(spec) = strip_prefix_ignore_case(s, "docker:") {
+            // A tag never contains '/', so `registry:5000/postgres` is an image without a tag.
+            let (image, tag) = match spec.rsplit_once(':') {
+                Some((image, tag)) if !tag.contains('/') => (image, tag),
+                _ => (spec, "latest"),
+            };
+            if image.is_empty() || tag.is_empty() || image.contains(char::is_whitespace) {
+                return Err(invalid());
+            }
+            return Ok(Self::docker(image, tag));
+        }
+        let url = strip_prefix_ignore_case(s, "url:").unwrap_or(s);
+        if is_postgres_url(url) {
+            return Ok(Self::Url(url.to_owned()));
+        }
+        Err(invalid())
+    }
+}
+
+impl DbChoice {
+    fn docker(image: &str, tag: &str) -> Self {
+        let (image, tag) = (image.to_owned(), tag.to_owned());
+        Self::Docker { image, tag }
+    }
+}
+
+/// Parses back with `FromStr`, except that URL passwords are shown as `***` (so it is safe to log).
+impl fmt::Display for DbChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Local => f.write_str("local"),
+            Self::Docker { image, tag } => write!(f, "docker:{image}:{tag}"),
+            Self::Url(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DbChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbChoice({self})")
+    }
+}
+
+/// Which of the three ways produced a [`Postgres`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Url,
+    Docker,
+    Local,
+}
+
+impl fmt::Display for DbKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Url => "url",
+            Self::Docker => "docker",
+            Self::Local => "local",
+        })
+    }
+}
+
+/// Settings for servers we start ourselves (ignored for `DbChoice::Url`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProvisionOptions {
+    /// `true` (the default): `fsync` and friends stay on, so benchmark numbers include the cost
+    /// of a real commit. `false` turns `fsync`, `synchronous_commit` and `full_page_writes` off:
+    /// fast, crash-unsafe, fine for tests.
+    pub durable: bool,
+}
+
+impl Default for ProvisionOptions {
+    fn default() -> Self {
+        Self { durable: true }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("invalid database choice {0:?}: expected {ACCEPTED_FORMS}")]
+    InvalidChoice(String),
+    #[error(
+        "no PostgreSQL available: {url}; {docker}; {local}. Set DATABASE_URL, start Docker, or install PostgreSQL server binaries."
+    )]
+    NoneAvailable { url: String, docker: String, local: String },
+    #[error(
+        "Docker not reachable: {0}. Start Docker (or set DOCKER_HOST), or use a database URL or the local cluster."
+    )]
+    DockerUnavailable(String),
+    #[error("Docker container failed: {0}")]
+    Docker(String),
+    #[error(
+        "local PostgreSQL not available: {0}. Install PostgreSQL server binaries, or use a database URL or Docker."
+    )]
+    LocalUnavailable(String),
+    #[error("local PostgreSQL failed to start: {message}\n--- server log tail ---\n{log_tail}")]
+    LocalStart { message: String, log_tail: String },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("invalid database name {0:?}: use 1 to 63 characters from [a-z0-9_]")]
+    InvalidDatabaseName(String),
+    #[error("{context}: {source}")]
+    Sql { context: String, source: sqlx::Error },
+}
+
+/// A PostgreSQL server, and ownership of whatever was started to provide it.
+pub struct Postgres {
+    url: String,
+    kind: DbKind,
+    /// Its Drop stops whatever we started.
+    guard: Guard,
+}
+
+enum Guard {
+    None,
+    Docker(Box<docker::DockerGuard>),
+    Local(local::LocalCluster),
+}
+
+impl fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Postgres")
+            .field("kind", &self.kind)
+            .field("url", &redact(&self.url))
+            .field("server_pid", &self.server_pid())
+            .field("container", &self.container_id())
+            .finish()
+    }
+}
+
+impl Postgres {
+    pub async fn provision(choice: &DbChoice, opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
+        match choice {
+            DbChoice::Url(url) => {
+                tracing::info!(url = %redact(url), "PostgreSQL: using the given URL");
+                Ok(Self::from_url(url.clone()))
+            }
+            DbChoice::Docker { image, tag } => Self::docker(image, tag, opts).await,
+            DbChoice::Local => {
+                let plan = local::plan().map_err(ProvisionError::LocalUnavailable)?;
+                Self::local_async(plan, opts).await
+            }
+            DbChoice::Auto => Self::auto(opts).await,
+        }
+    }
+
+    /// Synchronous local cluster start, for test harness statics (no runtime needed).
+    pub fn start_local(opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
+        let plan = local::plan().map_err(ProvisionError::LocalUnavailable)?;
+        Ok(Self::from_local(local::start(&plan, opts)?))
+    }
+
+    /// URL of the `postgres` maintenance database (for `DbKind::Url`, the URL as given).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// Postmaster pid when we started it locally (for resource sampling), else `None`.
+    pub fn server_pid(&self) -> Option<u32> {
+        match &self.guard {
+            Guard::Local(cluster) => Some(cluster.pid()),
+            Guard::None | Guard::Docker(_) => None,
+        }
+    }
+
+    fn container_id(&self) -> Option<&str> {
+        match &self.guard {
+            Guard::Docker(guard) => guard.container_id(),
+            Guard::None | Guard::Local(_) => None,
+        }
+    }
+
+    /// Creates a new empty database and returns its URL.
+    pub async fn create_database(&self, name: &str) -> Result<String, ProvisionError> {
+        let ident = quote_db_name(name)?;
+        self.execute(format!("CREATE DATABASE {ident}"), &format!("creating database {name}")).await?;
+        Ok(url_for(&self.url, name))
+    }
+
+    pub async fn drop_database(&self, name: &str) -> Result<(), ProvisionError> {
+        let ident = quote_db_name(name)?;
+        // FORCE (PostgreSQL 13+) ends sessions a test may have leaked.
+        self.execute(format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)"), &format!("dropping database {name}"))
+            .await
+    }
+
+    async fn execute(&self, sql: String, context: &str) -> Result<(), ProvisionError> {
+        let sql_err = |source| ProvisionError::Sql { context: context.to_owned(), source };
+        let mut conn = PgConnection::connect(&self.url).await.map_err(sql_err)?;
+        // The identifier was validated and quoted by `quote_db_name`.
+        let result = conn.execute(AssertSqlSafe(sql)).await.map_err(sql_err);
+        let _ = conn.close().await;
+        result.map(drop)
+    }
+
+    async fn auto(opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
+        let url_reason = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => {
+                tracing::info!(url = %redact(&url), "PostgreSQL: using DATABASE_URL (auto: it is set)");
+                return Ok(Self::from_url(url));
+            }
+            Ok(_) => "DATABASE_URL is empty",
+            Err(_) => "DATABASE_URL is not set",
+        };
+        let docker_reason = match docker::probe_async().await {
+            Ok(endpoint) => {
+                tracing::info!(%endpoint, "PostgreSQL: starting a Docker container (auto: {url_reason}; Docker is reachable)");
+                match Self::docker(DEFAULT_IMAGE, DEFAULT_TAG, opts).await {
+                    Ok(pg) => return Ok(pg),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Docker container failed; trying local PostgreSQL binaries");
+                        format!("Docker is reachable but the container failed ({e})")
+                    }
+                }
+            }
+            Err(reason) => format!("Docker is not reachable ({reason})"),
+        };
+        match local::plan() {
+            Ok(plan) => {
+                tracing::info!(
+                    binaries = %plan.bin_dir().display(),
+                    "PostgreSQL: starting a local cluster (auto: {url_reason}; {docker_reason})"
+                );
+                Self::local_async(plan, opts).await
+            }
+            Err(local) => {
+                Err(ProvisionError::NoneAvailable { url: url_reason.to_owned(), docker: docker_reason, local })
+            }
+        }
+    }
+
+    async fn docker(image: &str, tag: &str, opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
+        let (guard, url) = docker::start(image, tag, opts).await?;
+        Ok(Self::new(url, DbKind::Docker, Guard::Docker(Box::new(guard))))
+    }
+
+    async fn local_async(plan: local::Plan, opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
+        let opts = *opts;
+        let cluster = tokio::task::spawn_blocking(move || local::start(&plan, &opts)).await.map_err(|e| {
+            ProvisionError::LocalStart { message: format!("start task failed: {e}"), log_tail: String::new() }
+        })??;
+        Ok(Self::from_local(cluster))
+    }
+
+    fn from_local(cluster: local::LocalCluster) -> Postgres {
+        Self::new(cluster.url(), DbKind::Local, Guard::Local(cluster))
+    }
+
+    fn from_url(url: String) -> Postgres {
+        Self::new(url, DbKind::Url, Guard::None)
+    }
+
+    fn new(url: String, kind: DbKind, guard: Guard) -> Postgres {
+        Postgres { url, kind, guard }
+    }
+}
+
+/// For test binaries: one server per process, started on first use: DATABASE_URL if set, else a
+/// local cluster. Panics with a clear message if neither works (it is test support).
+pub fn shared_for_tests() -> &'static Postgres {
+    static SHARED: OnceLock<Postgres> = OnceLock::new();
+    // Statics are never dropped; the local cluster's supervisor cleans up when the process exits.
+    SHARED.get_or_init(|| match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Postgres::from_url(url),
+        _ => match Postgres::start_local(&ProvisionOptions { durable: false }) {
+            Ok(pg) => pg,
+            Err(e) => panic!("test database unavailable: DATABASE_URL is not set and the local cluster failed: {e}"),
+        },
+    })
+}
+
+/// For tests: a fresh database named `test_<uuid-simple>` on `shared_for_tests()`, returning its URL.
+pub async fn fresh_test_database() -> String {
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    match shared_for_tests().create_database(&name).await {
+        Ok(url) => url,
+        Err(e) => panic!("creating test database {name}: {e}"),
+    }
+}
+
+fn quote_db_name(name: &str) -> Result<String, ProvisionError> {
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+    if (1..=63).contains(&name.len()) && name.bytes().all(allowed) {
+        return Ok(format!("\"{name}\""));
+    }
+    Err(ProvisionError::InvalidDatabaseName(name.to_owned()))
+}
+
+/// Byte range of a URL's authority (`user:password@host:port`).
+fn authority(url: &str) -> (usize, usize) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    (start, end)
+}
+
+/// `base` with its database (the URL path) replaced by `db`, keeping any query string.
+fn url_for(base: &str, db: &str) -> String {
+    let (_, end) = authority(base);
+    let query = base[end..].find(['?', '#']).map_or(base.len(), |i| end + i);
+    format!("{}/{db}{}", &base[..end], &base[query..])
+}
+
+/// The URL with any password replaced by `***`, for logs.
+fn redact(url: &str) -> String {
+    let (start, end) = authority(url);
+    let auth = &url[start..end];
+    match auth.rfind('@').and_then(|at| Some((auth[..at].find(':')?, at))) {
+        Some((colon, at)) => format!("{}***{}", &url[..start + colon + 1], &url[start + at..]),
+        None => url.to_owned(),
+    }
+}
+
+fn is_postgres_url(s: &str) -> bool {
+    ["postgres://", "postgresql://"].iter().any(|p| strip_prefix_ignore_case(s, p).is_some_and(|rest| !rest.is_empty()))
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_available_names_all_three_ways() {
+        let e = ProvisionError::NoneAvailable {
+            url: "DATABASE_URL is not set".into(),
+            docker: "Docker is not reachable (x)".into(),
+            local: "no initdb found".into(),
+        };
+        let msg = e.to_string();
+        for part in [
+            "DATABASE_URL is not set",
+            "Docker is not reachable",
+            "no initdb",
+            "Set DATABASE_URL, start Docker, or install",
+        ] {
+            assert!(msg.contains(part), "{msg}");
+        }
+    }
+}

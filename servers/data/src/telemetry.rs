@@ -1,0 +1,31 @@
+//! Logging setup shared by the server binaries: `tracing` to stderr, filtered by `RUST_LOG`.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the subscriber (default level `info`). Stdout stays free for the one
+/// `listening on …` line that callers wait for.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Prints the readiness line the harness and users wait for: exactly `listening on http://HOST:PORT`.
+#[allow(clippy::print_stdout)]
+pub fn announce(addr: std::net::SocketAddr) {
+    use std::io::Write as _;
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+}
+
+/// Resolves on SIGINT or SIGTERM: both mean "stop accepting, finish in-flight requests, exit".
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => tracing::info!("SIGINT received: shutting down gracefully"),
+        _ = term.recv() => tracing::info!("SIGTERM received: shutting down gracefully"),
+    }
+}

@@ -1,0 +1,119 @@
+//! The rules well-typed input must follow (broken rules are a 422 naming each field).
+
+use validator::ValidateEmail;
+
+use crate::error::{ApiError, FieldErrors, Result};
+use crate::model::{ListQuery, NewTask, RegisterRequest, TaskPatch};
+
+pub const TITLE_RULE: &str = "must be 1 to 200 characters";
+pub const DESCRIPTION_RULE: &str = "must be at most 2000 characters";
+
+/// Collects every broken rule before failing, so a client learns all of them at once.
+#[derive(Debug, Default)]
+struct Rules(FieldErrors);
+
+impl Rules {
+    fn check(&mut self, ok: bool, field: &'static str, rule: &str) {
+        if !ok {
+            self.0.entry(field).or_insert_with(|| rule.to_owned());
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if self.0.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.0)) }
+    }
+}
+
+fn chars_between(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.chars().count())
+}
+
+/// A registration, normalised (email lower-cased, name trimmed) when valid.
+pub fn registration(mut req: RegisterRequest) -> Result<RegisterRequest> {
+    req.email = req.email.trim().to_lowercase();
+    req.name = req.name.trim().to_owned();
+    let mut rules = Rules::default();
+    rules.check(
+        req.email.len() <= 254 && req.email.validate_email(),
+        "email",
+        "must be a valid email address of at most 254 characters",
+    );
+    rules.check(chars_between(&req.password, 8, 128), "password", "must be 8 to 128 characters");
+    rules.check(chars_between(&req.name, 1, 100), "name", "must be 1 to 100 characters");
+    rules.finish()?;
+    Ok(req)
+}
+
+/// A new task, normalised (title trimmed) when valid.
+pub fn new_task(mut task: NewTask) -> Result<NewTask> {
+    task.title = task.title.trim().to_owned();
+    let mut rules = Rules::default();
+    rules.check(chars_between(&task.title, 1, 200), "title", TITLE_RULE);
+    let description_ok = task.description.as_deref().is_none_or(|d| d.chars().count() <= 2000);
+    rules.check(description_ok, "description", DESCRIPTION_RULE);
+    rules.finish()?;
+    Ok(task)
+}
+
+/// A partial update, normalised (title trimmed) when valid; `{}` is refused.
+pub fn task_patch(mut patch: TaskPatch) -> Result<TaskPatch> {
+    if patch.is_empty() {
+        return Err(ApiError::validation(
+            "body",
+            "must set at least one of title, description, status, priority, due_at",
+        ));
+    }
+    if let Some(title) = &mut patch.title {
+        *title = title.trim().to_owned();
+    }
+    let mut rules = Rules::default();
+    rules.check(patch.title.as_deref().is_none_or(|t| chars_between(t, 1, 200)), "title", TITLE_RULE);
+    let description_ok =
+        patch.description.as_ref().and_then(Option::as_deref).is_none_or(|d| d.chars().count() <= 2000);
+    rules.check(description_ok, "description", DESCRIPTION_RULE);
+    rules.finish()?;
+    Ok(patch)
+}
+
+pub fn list_query(query: &ListQuery) -> Result<()> {
+    let mut rules = Rules::default();
+    rules.check((1..=100).contains(&query.limit), "limit", "must be between 1 and 100");
+    rules.check(query.offset >= 0, "offset", "must be 0 or more");
+    rules.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(email: &str, password: &str, name: &str) -> RegisterRequest {
+        RegisterRequest { email: email.into(), password: password.into(), name: name.into() }
+    }
+
+    #[test]
+    fn registration_normalises_and_reports_every_field() {
+        let ok = registration(reg(" Ann@Example.COM ", "password1", "  Ann ")).expect("valid");
+        assert_eq!((ok.email.as_str(), ok.name.as_str()), ("ann@example.com", "Ann"));
+        let Err(ApiError::Validation(fields)) = registration(reg("nope", "short", "   ")) else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(fields.keys().copied().collect::<Vec<_>>(), ["email", "name", "password"]);
+    }
+
+    #[test]
+    fn title_counts_characters_not_bytes() {
+        let title = "é".repeat(200);
+        let task = NewTask { title, description: None, priority: None, due_at: None };
+        assert!(new_task(task.clone()).is_ok());
+        let long = NewTask { title: "é".repeat(201), ..task };
+        assert!(new_task(long).is_err());
+    }
+
+    #[test]
+    fn empty_patch_and_bad_limits_are_refused() {
+        assert!(task_patch(TaskPatch::default()).is_err());
+        let bad = ListQuery { limit: 0, offset: -1, ..ListQuery::default() };
+        let Err(err) = list_query(&bad) else { panic!("expected a validation error") };
+        assert_eq!(err.to_string(), "limit: must be between 1 and 100; offset: must be 0 or more");
+    }
+}
