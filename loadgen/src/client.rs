@@ -1,0 +1,214 @@
+//! The HTTP side of load generation: loopback-only targets, a pooled hyper client, sending one
+//! API request with a timeout and classifying what went wrong, and seeding through the API.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::Request;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::LoadError;
+use crate::ops::{ApiRequest, SEED_PASSWORD, seed_email};
+use crate::record::ErrorKind;
+use crate::scenario::DataSpec;
+
+/// A server to drive: `http://` on a loopback address only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// e.g. `http://127.0.0.1:8080`, no trailing slash.
+    pub base: String,
+    authority: String,
+}
+
+impl Target {
+    /// Accepts `http://127.x.y.z:PORT`, `http://[::1]:PORT` or `http://localhost:PORT`: load is
+    /// only ever sent to this machine.
+    pub fn parse(url: &str) -> Result<Self, LoadError> {
+        let bad = |why: &str| LoadError::BadTarget { target: url.to_owned(), why: why.to_owned() };
+        let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL; expected http://127.0.0.1:PORT"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad("only http:// targets are supported"));
+        }
+        let host = uri.host().ok_or_else(|| bad("no host"))?;
+        let loopback =
+            host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(bad("load is only sent to loopback addresses (127.0.0.0/8, ::1, localhost)"));
+        }
+        let authority = uri.authority().map(|a| a.as_str().to_owned()).ok_or_else(|| bad("no host"))?;
+        Ok(Self { base: format!("http://{authority}"), authority })
+    }
+}
+
+/// A pooled HTTP/1.1 client (hyper directly: the generator must out-run the servers it measures).
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub fn http_client(max_idle_per_host: usize) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(max_idle_per_host).build(connector)
+}
+
+/// What came back: the status and body, or why there is none.
+#[derive(Debug)]
+pub enum Reply {
+    Answer { status: u16, body: Bytes },
+    Failed(ErrorKind),
+}
+
+impl Reply {
+    /// The error this reply counts as, given the status the request expected.
+    pub fn error(&self, expect: u16) -> Option<ErrorKind> {
+        match self {
+            Reply::Answer { status, .. } if *status == expect => None,
+            Reply::Answer { status, .. } if (400..500).contains(status) => Some(ErrorKind::Status4xx),
+            Reply::Answer { status, .. } if *status >= 500 => Some(ErrorKind::Status5xx),
+            Reply::Answer { .. } => Some(ErrorKind::UnexpectedStatus),
+            Reply::Failed(kind) => Some(*kind),
+        }
+    }
+}
+
+/// Sends `req` and reads the whole response, bounded by `timeout`.
+pub async fn send(client: &HttpClient, target: &Target, req: &ApiRequest, timeout: Duration) -> Reply {
+    let mut builder = Request::builder()
+        .method(req.method)
+        .uri(format!("{}{}", target.base, req.path))
+        .header(HOST, target.authority.as_str());
+    if let Some(token) = &req.bearer {
+        builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = match &req.body {
+        Some(bytes) => {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+            Full::new(Bytes::from(bytes.clone()))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    let Ok(request) = builder.body(body) else { return Reply::Failed(ErrorKind::Connect) };
+    let exchange = async {
+        let response = client.request(request).await.map_err(|_| ErrorKind::Connect)?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.map_err(|_| ErrorKind::Body)?.to_bytes();
+        Ok::<_, ErrorKind>(Reply::Answer { status, body })
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(kind)) => Reply::Failed(kind),
+        Err(_) => Reply::Failed(ErrorKind::Timeout),
+    }
+}
+
+/// Checks that the target answers `GET /health` before any load is sent.
+pub async fn preflight(client: &HttpClient, target: &Target) -> Result<(), LoadError> {
+    let probe = ApiRequest {
+        op: crate::Op::Health,
+        method: "GET",
+        path: "/health".into(),
+        body: None,
+        bearer: None,
+        expect: 200,
+    };
+    match send(client, target, &probe, Duration::from_secs(3)).await {
+        Reply::Answer { status: 200, .. } => Ok(()),
+        Reply::Answer { status, .. } => Err(LoadError::Unreachable {
+            target: target.base.clone(),
+            why: format!("GET /health answered {status}, expected 200 (is the database up?)"),
+        }),
+        Reply::Failed(kind) => Err(LoadError::Unreachable {
+            target: target.base.clone(),
+            why: match kind {
+                ErrorKind::Timeout => "no answer to GET /health within 3s".into(),
+                _ => "connection refused or broken: is the server running?".into(),
+            },
+        }),
+    }
+}
+
+/// Seeds deterministic data through the API (for servers whose database we do not own):
+/// `users` accounts, each with `tasks_per_user` tasks. Existing accounts (409) are kept as they are.
+pub async fn seed_via_api(client: &HttpClient, target: &Target, data: &DataSpec) -> Result<(), LoadError> {
+    let seed_err = |why: String| LoadError::Seed(why);
+    for i in 0..data.users {
+        let email = seed_email(i);
+        let register = ApiRequest {
+            op: crate::Op::Register,
+            method: "POST",
+            path: "/api/v1/auth/register".into(),
+            body: Some(
+                serde_json::json!({"email": email, "password": SEED_PASSWORD, "name": format!("Seed {i}")})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            bearer: None,
+            expect: 201,
+        };
+        match send(client, target, &register, Duration::from_secs(30)).await {
+            Reply::Answer { status: 201, .. } => {}
+            Reply::Answer { status: 409, .. } => continue,
+            other => return Err(seed_err(format!("registering {email}: {other:?}"))),
+        }
+        let token = login(client, target, &email).await?;
+        for t in 0..data.tasks_per_user {
+            let create = ApiRequest {
+                op: crate::Op::CreateTask,
+                method: "POST",
+                path: "/api/v1/tasks".into(),
+                body: Some(
+                    serde_json::json!({"title": format!("seed task {t} of user {i} (seed {})", data.seed)})
+                        .to_string()
+                        .into_bytes(),
+                ),
+                bearer: Some(token.clone()),
+                expect: 201,
+            };
+            match send(client, target, &create, Duration::from_secs(30)).await {
+                Reply::Answer { status: 201, .. } => {}
+                other => return Err(seed_err(format!("creating a task for {email}: {other:?}"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Logs a seeded user in and returns the bearer token.
+pub async fn login(client: &HttpClient, target: &Target, email: &str) -> Result<String, LoadError> {
+    let req = ApiRequest {
+        op: crate::Op::Login,
+        method: "POST",
+        path: "/api/v1/auth/login".into(),
+        body: Some(serde_json::json!({"email": email, "password": SEED_PASSWORD}).to_string().into_bytes()),
+        bearer: None,
+        expect: 200,
+    };
+    match send(client, target, &req, Duration::from_secs(30)).await {
+        Reply::Answer { status: 200, body } => serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["token"].as_str().map(str::to_owned))
+            .ok_or_else(|| LoadError::Seed(format!("login of {email} returned no token"))),
+        other => Err(LoadError::Seed(format!("logging in {email}: {other:?} (is the data seeded?)"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_http_targets_are_accepted() {
+        for ok in ["http://127.0.0.1:8080", "http://localhost:3000/", "http://[::1]:80", "http://127.1.2.3:1"] {
+            assert!(Target::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["http://10.0.0.1:80", "http://example.com", "https://127.0.0.1:443", "127.0.0.1:80", "http://192.168.1.1"]
+        {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Target::parse("http://localhost:3000/").expect("ok").base, "http://localhost:3000");
+    }
+}

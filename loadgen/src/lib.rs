@@ -1,0 +1,75 @@
+//! taskbench-loadgen: scenario files, the traffic model, an open-model engine with microsecond
+//! HDR histograms, and the serializable result of a run.
+
+pub mod client;
+pub mod open;
+pub mod ops;
+pub mod record;
+pub mod result;
+pub mod scenario;
+
+pub use result::LoadResult;
+pub use scenario::{Op, Scenario, ScenarioError};
+
+/// Why a load run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("target {target}: {why}")]
+    BadTarget { target: String, why: String },
+    #[error("cannot reach {target}: {why}")]
+    Unreachable { target: String, why: String },
+    #[error("seeding failed: {0}")]
+    Seed(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Prepares `count` seeded users: logs each in and learns the ids of its tasks.
+pub async fn prepare_users(
+    client: &client::HttpClient,
+    target: &client::Target,
+    scenario: &Scenario,
+    count: u32,
+    nonce: u64,
+) -> Result<Vec<ops::UserState>, LoadError> {
+    let needs_login = scenario.steps.iter().any(|s| s.op.needs_auth());
+    let mut users = Vec::with_capacity(count as usize);
+    for i in 0..count.max(1) {
+        let mut user = ops::UserState::seeded(i, scenario.data.seed, nonce);
+        if needs_login && i < scenario.data.users {
+            user.token = Some(client::login(client, target, &user.email).await?);
+            let list = ops::ApiRequest {
+                op: Op::ListTasks,
+                method: "GET",
+                path: "/api/v1/tasks?limit=100".into(),
+                body: None,
+                bearer: user.token.clone(),
+                expect: 200,
+            };
+            if let client::Reply::Answer { status, body } =
+                client::send(client, target, &list, std::time::Duration::from_secs(10)).await
+            {
+                ops::observe(&list, status, &body, &mut user);
+            }
+        }
+        users.push(user);
+    }
+    Ok(users)
+}
+
+/// Runs an open-model scenario against `target_url`: preflight, seeding through the API, user
+/// preparation, then the measured run.
+pub async fn run_open_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
+    let scenario::LoadModel::Open { rate, max_in_flight } = scenario.load.model else {
+        return Err(LoadError::Unsupported(format!("scenario {} is not an open-model scenario", scenario.name)));
+    };
+    let target = client::Target::parse(target_url)?;
+    let client = client::http_client(max_in_flight);
+    client::preflight(&client, &target).await?;
+    client::seed_via_api(&client, &target, &scenario.data).await?;
+    let nonce = rand::random();
+    let users = prepare_users(&client, &target, scenario, scenario.data.users.max(1), nonce).await?;
+    Ok(open::run(scenario, client, target, users, rate, max_in_flight).await)
+}

@@ -1,0 +1,190 @@
+//! Recording: microsecond HDR histograms per operation, errors by kind, and per-second
+//! intervals, kept per worker and merged at the end (never averages of averages).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Op;
+
+/// Highest latency the histograms hold (60 s); anything slower saturates at it.
+pub const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// An empty histogram: 1 µs to 60 s, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts; failing here is a programming error.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+/// Why a request did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A 4xx answer the step did not expect.
+    Status4xx,
+    /// A 5xx answer.
+    Status5xx,
+    /// A 1xx-3xx answer other than the one the step expects.
+    UnexpectedStatus,
+    /// No answer within the scenario's request timeout.
+    Timeout,
+    /// The connection could not be made or broke before an answer.
+    Connect,
+    /// The answer could not be read.
+    Body,
+}
+
+/// One finished request, as a worker saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub op: Op,
+    /// When the request was meant to be sent (open model) or was sent (closed model).
+    pub intended: Instant,
+    /// From the intended send time to the end of the response: what a user waited.
+    pub latency: Duration,
+    /// From the actual send to the end of the response: the server's service time.
+    pub service: Duration,
+    pub error: Option<ErrorKind>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OpRecord {
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) service: Histogram<u64>,
+    pub(crate) requests: u64,
+    pub(crate) errors: BTreeMap<ErrorKind, u64>,
+}
+
+impl Default for OpRecord {
+    fn default() -> Self {
+        Self { latency: new_histogram(), service: new_histogram(), requests: 0, errors: BTreeMap::new() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Interval {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) latency: Histogram<u64>,
+}
+
+impl Default for Interval {
+    fn default() -> Self {
+        Self { requests: 0, errors: 0, latency: new_histogram() }
+    }
+}
+
+/// A worker's recorder. Requests meant to start before `measure_from` are warm-up: counted
+/// separately and left out of every figure.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    measure_from: Instant,
+    pub(crate) ops: BTreeMap<Op, OpRecord>,
+    pub(crate) intervals: Vec<Interval>,
+    pub(crate) warmup_requests: u64,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_LATENCY_US)
+}
+
+impl Recorder {
+    pub fn new(measure_from: Instant) -> Self {
+        Self { measure_from, ops: BTreeMap::new(), intervals: Vec::new(), warmup_requests: 0 }
+    }
+
+    pub fn record(&mut self, outcome: &Outcome) {
+        let Some(since) = outcome.intended.checked_duration_since(self.measure_from) else {
+            self.warmup_requests += 1;
+            return;
+        };
+        let op = self.ops.entry(outcome.op).or_default();
+        op.requests += 1;
+        // Connection failures have no latency worth the name; everything else (errors included)
+        // took the time it took, and a timeout took at least the timeout.
+        if outcome.error != Some(ErrorKind::Connect) {
+            op.latency.saturating_record(micros(outcome.latency));
+            op.service.saturating_record(micros(outcome.service));
+        }
+        if let Some(kind) = outcome.error {
+            *op.errors.entry(kind).or_default() += 1;
+        }
+        let second = usize::try_from(since.as_secs()).unwrap_or(usize::MAX);
+        if second < 24 * 3600 {
+            if self.intervals.len() <= second {
+                self.intervals.resize_with(second + 1, Interval::default);
+            }
+            let interval = &mut self.intervals[second];
+            interval.requests += 1;
+            if outcome.error.is_some() {
+                interval.errors += 1;
+            }
+            if outcome.error != Some(ErrorKind::Connect) {
+                interval.latency.saturating_record(micros(outcome.latency));
+            }
+        }
+    }
+
+    /// Adds another worker's recording to this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (op, rec) in &other.ops {
+            let mine = self.ops.entry(*op).or_default();
+            mine.requests += rec.requests;
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = mine.latency.add(&rec.latency);
+            let _ = mine.service.add(&rec.service);
+            for (kind, n) in &rec.errors {
+                *mine.errors.entry(*kind).or_default() += n;
+            }
+        }
+        if self.intervals.len() < other.intervals.len() {
+            self.intervals.resize_with(other.intervals.len(), Interval::default);
+        }
+        for (mine, theirs) in self.intervals.iter_mut().zip(&other.intervals) {
+            mine.requests += theirs.requests;
+            mine.errors += theirs.errors;
+            let _ = mine.latency.add(&theirs.latency);
+        }
+        self.warmup_requests += other.warmup_requests;
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ops.values().map(|o| o.requests).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(start: Instant, after_ms: u64, latency_us: u64, error: Option<ErrorKind>) -> Outcome {
+        Outcome {
+            op: Op::Health,
+            intended: start + Duration::from_millis(after_ms),
+            latency: Duration::from_micros(latency_us),
+            service: Duration::from_micros(latency_us / 2),
+            error,
+        }
+    }
+
+    #[test]
+    fn warmup_is_excluded_and_workers_merge_exactly() {
+        let start = Instant::now();
+        let measure_from = start + Duration::from_secs(1);
+        let (mut a, mut b) = (Recorder::new(measure_from), Recorder::new(measure_from));
+        a.record(&outcome(start, 500, 10_000, None));
+        a.record(&outcome(start, 1_100, 100, None));
+        b.record(&outcome(start, 2_500, 300, Some(ErrorKind::Status5xx)));
+        b.record(&outcome(start, 2_600, 0, Some(ErrorKind::Connect)));
+        a.merge(&b);
+        assert_eq!((a.requests(), a.warmup_requests), (3, 1));
+        let op = &a.ops[&Op::Health];
+        assert_eq!(op.latency.len(), 2, "connect errors carry no latency");
+        assert_eq!(op.latency.max(), op.latency.highest_equivalent(300));
+        assert_eq!(op.errors[&ErrorKind::Status5xx], 1);
+        assert_eq!(a.intervals.iter().map(|i| i.requests).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(a.intervals[1].errors, 2);
+    }
+}

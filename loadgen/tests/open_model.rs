@@ -1,0 +1,151 @@
+//! The open-model engine against real servers on loopback: shipped scenarios run clean, a stall
+//! shows in the corrected tail (no coordinated omission), and failures end runs clearly.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use taskbench_conformance::{Framework, spawn_app};
+use taskbench_loadgen::scenario::{LoadModel, Rate};
+use taskbench_loadgen::{LoadError, Scenario, run_open_via_api};
+
+fn scenarios_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+fn shipped(name: &str) -> Scenario {
+    Scenario::from_file(&scenarios_dir().join(format!("{name}.toml"))).expect("shipped scenario is valid")
+}
+
+/// Shortens a scenario for tests: the run stays bounded whatever the file says.
+fn brief(mut s: Scenario, rate: f64, secs: u64) -> Scenario {
+    s.load.warmup = Duration::from_millis(300);
+    s.load.duration = Duration::from_secs(secs);
+    if let LoadModel::Open { max_in_flight, .. } = s.load.model {
+        s.load.model = LoadModel::Open { rate: Rate::Fixed(rate), max_in_flight };
+    }
+    s
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let mut names: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .expect("scenarios/")
+        .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+        .filter(|n| n != "README")
+        .collect();
+    names.sort();
+    assert_eq!(names, ["auth", "crud-mix", "json-floor", "plaintext-floor", "read-heavy", "smoke", "write-heavy"]);
+    for name in names {
+        let s = shipped(&name);
+        assert_eq!(s.name, name, "the file's name matches its `name`");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_scenarios_run_with_zero_errors_on_both_servers() {
+    for framework in Framework::ALL {
+        let app = spawn_app(framework).await;
+        for name in ["smoke", "json-floor", "plaintext-floor"] {
+            let scenario = brief(shipped(name), 150.0, 1);
+            let result = run_open_via_api(&scenario, &app.url("")).await.expect("the run starts");
+            assert!(result.incomplete.is_none(), "{name} on {}: {:?}", framework.name(), result.incomplete);
+            assert!(result.total.requests >= 100, "{name} on {}: {}", framework.name(), result.summary_table());
+            assert_eq!(result.total.errors, 0, "{name} on {}:\n{}", framework.name(), result.summary_table());
+            assert!(result.warmup_requests > 0, "warm-up requests are counted apart");
+            assert!(!result.series.is_empty() && result.total.latency_hdr.len() > 10);
+        }
+    }
+}
+
+/// A server that answers at once, except that it stalls *everything* for `stall` once, about
+/// a second into its life.
+async fn stalling_server(stall: Duration) -> (String, tokio::task::JoinHandle<()>) {
+    let gate = Arc::new(tokio::sync::Mutex::new(()));
+    let stalled = Arc::new(AtomicBool::new(false));
+    let born = tokio::time::Instant::now();
+    let handler = move || {
+        let (gate, stalled) = (gate.clone(), stalled.clone());
+        async move {
+            let _held = gate.lock().await;
+            if born.elapsed() > Duration::from_secs(1) && !stalled.swap(true, Ordering::SeqCst) {
+                tokio::time::sleep(stall).await;
+            }
+            "Hello, World!"
+        }
+    };
+    let app = Router::new().route("/health", get(|| async { "ok" })).route("/bench/plaintext", get(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_the_corrected_tail_but_not_in_service_time() {
+    let stall = Duration::from_millis(400);
+    let (url, server) = stalling_server(stall).await;
+    let mut scenario = brief(shipped("plaintext-floor"), 500.0, 3);
+    scenario.load.warmup = Duration::ZERO;
+    // One request at a time: requests due during the stall wait for the slot, as behind a
+    // blocked connection, and are sent late.
+    scenario.load.model = LoadModel::Open { rate: Rate::Fixed(500.0), max_in_flight: 1 };
+    let result = run_open_via_api(&scenario, &url).await.expect("run");
+    server.abort();
+    let stall_us = stall.as_micros() as u64;
+    let (latency, service) = (result.total.latency_us, result.total.service_us);
+    assert!(result.total.requests > 1000, "{}", result.summary_table());
+    assert!(latency.max >= stall_us, "corrected max {} µs covers the {stall_us} µs stall", latency.max);
+    assert!(latency.p999 >= stall_us * 9 / 10, "corrected p99.9 {} µs shows the stall", latency.p999);
+    assert!(
+        service.p999 < stall_us / 4,
+        "service-time p99.9 {} µs does not: only one request was slow to serve",
+        service.p999
+    );
+    let open = result.open.expect("open stats");
+    assert!(open.late_sends > 50, "requests due during the stall were sent late: {open:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_target_is_a_clear_error_within_seconds() {
+    // Bind then drop: a loopback port with nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let scenario = brief(shipped("smoke"), 100.0, 1);
+    let url = format!("http://127.0.0.1:{port}");
+    let run = run_open_via_api(&scenario, &url);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), run).await.expect("fails within seconds, not hangs");
+    let err = outcome.expect_err("nothing listens there");
+    assert!(matches!(err, LoadError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains("is the server running?"), "{err}");
+    let err = run_open_via_api(&scenario, "http://192.168.1.1:80").await.expect_err("not loopback");
+    assert!(err.to_string().contains("loopback"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_dies_mid_run_ends_it_with_the_partial_result() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app =
+        Router::new().route("/health", get(|| async { "ok" })).route("/bench/plaintext", get(|| async { "Hello" }));
+    // After 1.5 s the server stops: it closes its listener and every connection.
+    let server = tokio::spawn(async move {
+        let stop = tokio::time::sleep(Duration::from_millis(1500));
+        let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+    });
+    let mut scenario = brief(shipped("plaintext-floor"), 400.0, 10);
+    scenario.load.timeout = Duration::from_millis(500);
+    let result = tokio::time::timeout(Duration::from_secs(20), run_open_via_api(&scenario, &url))
+        .await
+        .expect("the run ends by itself")
+        .expect("the run starts");
+    server.await.expect("server task");
+    assert!(result.incomplete.as_deref().is_some_and(|r| r.contains("stopped accepting")), "{:?}", result.incomplete);
+    assert!(result.total.requests > 100, "what was measured before is kept: {}", result.summary_table());
+    assert!(result.total.errors > 0, "the failures are counted: {}", result.summary_table());
+    assert!(result.measured_secs < 9.0, "ended early: {}", result.measured_secs);
+}
