@@ -1,7 +1,8 @@
-//! taskbench-loadgen: scenario files, the traffic model, an open-model engine with microsecond
-//! HDR histograms, and the serializable result of a run.
+//! taskbench-loadgen: scenario files, the traffic model, the closed model through Goose, an
+//! open-model engine, microsecond HDR histograms, and the serializable result of a run.
 
 pub mod client;
+pub mod closed;
 pub mod open;
 pub mod ops;
 pub mod record;
@@ -72,4 +73,30 @@ pub async fn run_open_via_api(scenario: &Scenario, target_url: &str) -> Result<L
     let nonce = rand::random();
     let users = prepare_users(&client, &target, scenario, scenario.data.users.max(1), nonce).await?;
     Ok(open::run(scenario, client, target, users, rate, max_in_flight).await)
+}
+
+/// Runs a closed-model scenario against `target_url` with Goose: preflight, seeding through the
+/// API, a check that a seeded user can sign in, then the measured run (see [`closed`]). Goose
+/// runs its users as tasks on the current tokio runtime: call it on a multi-thread runtime.
+pub async fn run_closed_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
+    let scenario::LoadModel::Closed { users, ramp, think_time } = scenario.load.model else {
+        return Err(LoadError::Unsupported(format!("scenario {} is not a closed-model scenario", scenario.name)));
+    };
+    let target = client::Target::parse(target_url)?;
+    let client = client::http_client(1);
+    client::preflight(&client, &target).await?;
+    client::seed_via_api(&client, &target, &scenario.data).await?;
+    if scenario.steps.iter().any(|s| s.op.needs_auth()) && scenario.data.users > 0 {
+        // Fails clearly before any virtual user starts when seeded users cannot sign in.
+        client::login(&client, &target, &ops::seed_email(0)).await?;
+    }
+    closed::run(scenario, &target, users, ramp, think_time).await
+}
+
+/// Runs `scenario` against `target_url` with the engine its load model names.
+pub async fn run_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
+    match scenario.load.model {
+        scenario::LoadModel::Closed { .. } => run_closed_via_api(scenario, target_url).await,
+        scenario::LoadModel::Open { .. } => run_open_via_api(scenario, target_url).await,
+    }
 }

@@ -1,0 +1,143 @@
+//! `taskbench loadgen`: one scenario against one running server, summary table or JSON out.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use taskbench_loadgen::scenario::{LoadModel, Rate};
+use taskbench_loadgen::{LoadResult, Scenario};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadgenArgs {
+    /// Scenario file, or the name of a shipped one (`smoke`, `crud-mix`, …).
+    #[arg(long)]
+    pub scenario: String,
+    /// Base URL of the server (loopback only), e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    pub target: String,
+    /// Print the full result as JSON on stdout instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the result as JSON to this file (kept even when the run ends early).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's measured duration (e.g. 10s).
+    #[arg(long, value_parser = humantime_duration)]
+    pub duration: Option<Duration>,
+    /// Override the scenario's warm-up (e.g. 2s).
+    #[arg(long, value_parser = humantime_duration)]
+    pub warmup: Option<Duration>,
+    /// Override the open model's fixed rate (requests per second).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Override the open model's requests in flight.
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn humantime_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("expected a duration like 10s or 500ms: {e}"))
+}
+
+/// Applies the command-line overrides to a scenario.
+pub fn apply_overrides(mut scenario: Scenario, args: &LoadgenArgs) -> Result<Scenario, String> {
+    if let Some(d) = args.duration {
+        if d.is_zero() {
+            return Err("--duration must be longer than 0s".into());
+        }
+        scenario.load.duration = d;
+    }
+    if let Some(w) = args.warmup {
+        scenario.load.warmup = w;
+    }
+    if args.rate.is_some() || args.max_in_flight.is_some() {
+        let LoadModel::Open { rate, max_in_flight } = scenario.load.model else {
+            return Err(format!(
+                "--rate and --max-in-flight apply to open-model scenarios; {} is closed",
+                scenario.name
+            ));
+        };
+        let rate = match args.rate {
+            Some(r) if r > 0.0 && r.is_finite() => Rate::Fixed(r),
+            Some(r) => return Err(format!("--rate must be a positive number of requests per second, found {r}")),
+            None => rate,
+        };
+        scenario.load.model =
+            LoadModel::Open { rate, max_in_flight: args.max_in_flight.unwrap_or(max_in_flight).max(1) };
+    }
+    Ok(scenario)
+}
+
+pub async fn run(args: LoadgenArgs) -> ExitCode {
+    let path = Scenario::locate(&args.scenario, &crate::scenarios_dir());
+    let scenario = match Scenario::from_file(&path).map_err(|e| e.to_string()).and_then(|s| apply_overrides(s, &args)) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let progress = progress_bar(&scenario, args.quiet || args.json);
+    let outcome = taskbench_loadgen::run_via_api(&scenario, &args.target).await;
+    progress.finish_and_clear();
+    let result = match outcome {
+        Ok(result) => result,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Some(out) = &args.out
+        && let Err(e) = write_json(out, &result)
+    {
+        return fail(&format!("writing {}: {e}", out.display()));
+    }
+    let printed = if args.json {
+        serde_json::to_string_pretty(&result).map(|s| s + "\n").unwrap_or_default()
+    } else {
+        result.summary_table()
+    };
+    let _ = std::io::stdout().write_all(printed.as_bytes());
+    match &result.incomplete {
+        Some(why) => {
+            tracing::error!("the run ended early: {why}");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
+
+fn write_json(path: &PathBuf, result: &LoadResult) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?;
+    std::fs::write(path, json)
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "taskbench: {message}");
+    ExitCode::from(2)
+}
+
+/// A bar over warm-up plus measurement, driven by the clock (the engines do not report
+/// progress; the run's length is fixed by the scenario).
+fn progress_bar(scenario: &Scenario, hidden: bool) -> ProgressBar {
+    let total = scenario.load.warmup + scenario.load.duration;
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total.as_millis() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:12} [{bar:40}] {elapsed}/{duration}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let (warmup, bar2) = (scenario.load.warmup, bar.clone());
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        while !bar2.is_finished() {
+            let elapsed = start.elapsed();
+            bar2.set_message(if elapsed < warmup { "warming up" } else { "measuring" });
+            bar2.set_position((elapsed.min(total)).as_millis() as u64);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    bar
+}

@@ -1,0 +1,72 @@
+//! `taskbench loadgen` as a user runs it: against a real server, with a bad scenario file, and
+//! against targets it must refuse or cannot reach.
+
+use std::process::{Command, Output};
+
+use taskbench_conformance::{Framework, spawn_app};
+
+fn taskbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_taskbench")).args(args).output().expect("running taskbench")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_drives_a_running_server_and_prints_json() {
+    let app = spawn_app(Framework::Actix).await;
+    let target = app.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        taskbench(&[
+            "loadgen",
+            "--scenario",
+            "smoke",
+            "--target",
+            &target,
+            "--duration",
+            "1s",
+            "--warmup",
+            "300ms",
+            "--json",
+        ])
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "exit {:?}: {}", out.status, stderr(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON result");
+    assert_eq!(result["scenario"], "smoke");
+    assert!(result["total"]["requests"].as_u64().is_some_and(|n| n > 50), "{result}");
+    assert_eq!(result["total"]["errors"], 0, "{}", result["total"]);
+    assert!(result["per_op"]["list_tasks"]["latency_us"]["p99"].as_u64().is_some_and(|p| p > 0));
+}
+
+#[test]
+fn a_bad_scenario_file_is_rejected_before_anything_starts() {
+    let dir = std::env::temp_dir().join(format!("taskbench-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad.toml");
+    let text = "name = \"bad\"\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"1s\"\n[[steps]]\nop = \"health\"\nweight = -3\n";
+    std::fs::write(&file, text).expect("write");
+    // The target does not exist either: the scenario error must come first.
+    let out = taskbench(&["loadgen", "--scenario", file.to_str().expect("utf-8"), "--target", "http://127.0.0.1:9"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad.toml line 8: `weight` must be a positive integer, found -3"), "{err}");
+}
+
+#[test]
+fn unreachable_and_non_loopback_targets_are_clear_errors() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let out = taskbench(&["loadgen", "--scenario", "smoke", "--target", &format!("http://127.0.0.1:{port}")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot reach") && stderr(&out).contains("is the server running?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = taskbench(&["loadgen", "--scenario", "smoke", "--target", "http://10.1.2.3:80"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("loopback"), "{}", stderr(&out));
+}

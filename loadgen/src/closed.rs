@@ -1,0 +1,568 @@
+//! The closed model through Goose: `users` virtual users, started over `ramp`, each signing in
+//! once and then looping over the weighted steps, waiting for every answer before the next
+//! request (and `think_time` after it).
+//!
+//! Goose drives the users and keeps its own metrics, but those are whole milliseconds, so every
+//! request is also timed here in microseconds and recorded into a [`Recorder`] kept in the
+//! user's Goose session data; each user hands its recorder over when it stops (its `on_stop`
+//! transaction) and the recorders are merged into the result. The transactions are closures
+//! over one per-run [`Arc`], so runs in one process never share state through a global.
+//!
+//! Timeline of a run, from the instant Goose starts its attack (`GooseUser::started`):
+//!
+//! - the users start over `ramp`, each signing in once (not recorded);
+//! - the warm-up lasts the scenario's `warmup`, or the ramp when that is longer, so the
+//!   measured phase always runs with every user started; requests sent during the warm-up are
+//!   counted apart ([`LoadResult::warmup_requests`]);
+//! - the measured phase lasts exactly the scenario's `duration`: requests sent in it are
+//!   recorded, and users send nothing after it;
+//! - Goose only takes a whole-second run time, counted after the ramp, so it is rounded *up*
+//!   (with a 250 ms margin for Goose's own scheduling): the run lasts up to ~1.25 s longer
+//!   than warm-up plus duration, with the users idle at the end. The measured duration
+//!   reported is the measured phase actually covered: `duration`, or less when the run ended
+//!   early.
+//!
+//! A target that stops accepting connections ([`DEAD_AFTER_CONNECT_FAILURES`] connection failures
+//! in a row, as in the open model) ends the measured phase: users stop sending, Goose's run
+//! time still ends the run, and the result keeps what was measured and says why in
+//! `incomplete`. A run whose last measured second was mostly connection failures is marked the
+//! same way (with a think time, failures come too slowly to reach the count in a row).
+//!
+//! Goose is configured quietly (no printed metrics, report, log files or Controller). Two of its
+//! effects are process-wide and cannot be turned off: on its first run it installs a `log`
+//! logger (warnings, one per failed request, to stderr) unless the process has one already,
+//! and a Ctrl-C handler that stops the run (a second Ctrl-C exits the process). Think time is
+//! Goose's wait between transactions, in whole milliseconds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use goose::config::GooseConfiguration;
+use goose::goose::Scenario as GooseScenario;
+use goose::prelude::{
+    GooseAttack, GooseCoordinatedOmissionMitigation, GooseError, GooseMethod, GooseRequest, GooseUser, Transaction,
+    TransactionError, TransactionFunction, TransactionResult,
+};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+
+use crate::LoadError;
+use crate::client::{Reply, Target};
+use crate::ops::{ApiRequest, Mix, SEED_PASSWORD, UserState, build, observe};
+use crate::record::{ErrorKind, Outcome, Recorder};
+use crate::result::LoadResult;
+use crate::scenario::{DataSpec, Op, Scenario};
+
+/// This many connection failures in a row, across all users, means the target died.
+pub const DEAD_AFTER_CONNECT_FAILURES: u64 = 200;
+/// Added to warm-up plus duration before rounding Goose's run time up to whole seconds, so
+/// Goose's own scheduling never cuts the measured phase short.
+const END_MARGIN: Duration = Duration::from_millis(250);
+/// How long an idle user (measured phase over, or target dead) sleeps before Goose asks again.
+const IDLE: Duration = Duration::from_millis(20);
+/// Timeout of the sign-in requests users make when they start.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a closed-model scenario maps onto Goose's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// The warm-up used: the scenario's, or the ramp when that is longer.
+    pub warmup: Duration,
+    /// The measured phase.
+    pub duration: Duration,
+    /// Users Goose starts per second (all of them within 1 ms when the ramp is 0).
+    pub increase_rate: f64,
+    /// Goose's run time in whole seconds, which Goose counts after the ramp.
+    pub run_time_secs: u64,
+}
+
+impl Plan {
+    pub fn new(users: u32, ramp: Duration, warmup: Duration, duration: Duration) -> Self {
+        let ramp = ramp.max(Duration::from_millis(1));
+        let warmup = warmup.max(ramp);
+        let after_ramp = (warmup + duration + END_MARGIN).saturating_sub(ramp);
+        let run_time_secs = (after_ramp.as_secs() + u64::from(after_ramp.subsec_nanos() > 0)).max(1);
+        Self { warmup, duration, increase_rate: f64::from(users.max(1)) / ramp.as_secs_f64(), run_time_secs }
+    }
+}
+
+/// Which seeded account virtual user `vu` signs in as. Users beyond `data.users` share
+/// accounts; each sharer gets its own RNG and register nonce, and a share of the account's
+/// seeded tasks, so sharers never delete each other's tasks or register the same email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    account: u32,
+    /// Which of the account's sharers this user is (0 for the first).
+    lap: u32,
+    /// How many users share the account.
+    sharers: u32,
+}
+
+impl Identity {
+    fn of(vu: u32, users: u32, data_users: u32) -> Self {
+        if data_users == 0 {
+            return Self { account: vu, lap: 0, sharers: 1 };
+        }
+        let account = vu % data_users;
+        let sharers = users / data_users + u32::from(account < users % data_users);
+        Self { account, lap: vu / data_users, sharers: sharers.max(1) }
+    }
+
+    /// The first sharer is exactly the open model's user `account`.
+    fn state(self, seed: u64, nonce: u64) -> UserState {
+        let lap = u64::from(self.lap);
+        UserState::seeded(self.account, seed ^ lap.wrapping_mul(0x9E37_79B9_7F4A_7C15), nonce.wrapping_add(lap))
+    }
+
+    /// The tasks this user may work on, from its account's listing. A user alone on its
+    /// account takes them all, as in the open model. Sharers split the *seeded* tasks by their
+    /// number and leave the others alone: those may be another sharer's, created in this run,
+    /// and one user deleting a task another still reads or updates would be a spurious 404.
+    fn share_of(self, listing: &[u8]) -> Vec<String> {
+        let Ok(serde_json::Value::Array(tasks)) = serde_json::from_slice::<serde_json::Value>(listing) else {
+            return Vec::new();
+        };
+        let mine = |task: &serde_json::Value| {
+            if self.sharers <= 1 {
+                return true;
+            }
+            let number =
+                task["title"].as_str().and_then(|t| t.strip_prefix("seed task ")?.split(' ').next()?.parse().ok());
+            number.is_some_and(|n: u64| n % u64::from(self.sharers) == u64::from(self.lap))
+        };
+        tasks.iter().filter(|t| mine(t)).filter_map(|t| t["id"].as_str().map(str::to_owned)).collect()
+    }
+}
+
+/// One user's state, kept in its Goose session data.
+#[derive(Debug, Clone)]
+struct Worker {
+    identity: Identity,
+    user: UserState,
+    recorder: Recorder,
+    seconds: Seconds,
+}
+
+/// Per measured second: requests sent, and how many of them could not connect.
+#[derive(Debug, Clone, Default)]
+struct Seconds(Vec<[u64; 2]>);
+
+impl Seconds {
+    fn add(&mut self, second: usize, connect_failure: bool) {
+        if second >= 24 * 3600 {
+            return;
+        }
+        if self.0.len() <= second {
+            self.0.resize(second + 1, [0, 0]);
+        }
+        self.0[second][0] += 1;
+        self.0[second][1] += u64::from(connect_failure);
+    }
+
+    fn merge(&mut self, other: &Seconds) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), [0, 0]);
+        }
+        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
+            mine[0] += theirs[0];
+            mine[1] += theirs[1];
+        }
+    }
+
+    /// The last second that saw requests: (requests, connection failures).
+    fn last(&self) -> Option<[u64; 2]> {
+        self.0.iter().rev().find(|s| s[0] > 0).copied()
+    }
+}
+
+/// What a stopping user hands over.
+#[derive(Debug)]
+struct Report {
+    recorder: Recorder,
+    seconds: Seconds,
+}
+
+/// Everything one run's users share.
+#[derive(Debug)]
+struct Run {
+    mix: Mix,
+    data: DataSpec,
+    users: u32,
+    needs_login: bool,
+    nonce: u64,
+    timeout: Duration,
+    plan: Plan,
+    /// When Goose started the attack (every user's `started`).
+    started: OnceLock<Instant>,
+    dead_at: OnceLock<Instant>,
+    first_stop: Mutex<Option<Instant>>,
+    connect_failures_in_a_row: AtomicU64,
+    setup_failures: AtomicU64,
+    reports: Mutex<Vec<Report>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Run {
+    /// The measured phase: from the end of the warm-up for `duration`.
+    fn window(&self) -> Option<(Instant, Instant)> {
+        let from = *self.started.get()? + self.plan.warmup;
+        Some((from, from + self.plan.duration))
+    }
+
+    fn note(&self, error: Option<ErrorKind>) {
+        if error == Some(ErrorKind::Connect) {
+            if self.connect_failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1 >= DEAD_AFTER_CONNECT_FAILURES {
+                let _ = self.dead_at.set(Instant::now());
+            }
+        } else {
+            self.connect_failures_in_a_row.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs `scenario` as a closed model with Goose: `users` virtual users started over `ramp`,
+/// pausing `think_time` between steps, against `target` (already seeded). Best on a
+/// multi-thread tokio runtime: Goose runs each user as a task on the current runtime.
+pub async fn run(
+    scenario: &Scenario,
+    target: &Target,
+    users: u32,
+    ramp: Duration,
+    think_time: Duration,
+) -> Result<LoadResult, LoadError> {
+    let users = users.max(1);
+    let plan = Plan::new(users, ramp, scenario.load.warmup, scenario.load.duration);
+    let run = Arc::new(Run {
+        mix: Mix::new(&scenario.steps),
+        data: scenario.data,
+        users,
+        needs_login: scenario.steps.iter().any(|s| s.op.needs_auth()),
+        nonce: rand::random(),
+        timeout: scenario.load.timeout,
+        plan,
+        started: OnceLock::new(),
+        dead_at: OnceLock::new(),
+        first_stop: Mutex::new(None),
+        connect_failures_in_a_row: AtomicU64::new(0),
+        setup_failures: AtomicU64::new(0),
+        reports: Mutex::new(Vec::new()),
+    });
+    let goose_error = |e: GooseError| LoadError::Unsupported(format!("the Goose run of {} failed: {e}", scenario.name));
+    let mut users_scenario = GooseScenario::new(&scenario.name)
+        .register_transaction(Transaction::new(on_start(&run)).set_name("sign in").set_on_start())
+        .register_transaction(Transaction::new(on_step(&run)).set_name("step"))
+        .register_transaction(Transaction::new(on_stop(&run)).set_name("hand over").set_on_stop());
+    if !think_time.is_zero() {
+        users_scenario = users_scenario.set_wait_time(think_time, think_time).map_err(goose_error)?;
+    }
+    GooseAttack::initialize_with_config(configuration(&plan, target, users))
+        .map_err(goose_error)?
+        .register_scenario(users_scenario)
+        .execute()
+        .await
+        .map_err(goose_error)?;
+
+    let Some((from, end)) = run.window() else {
+        return Err(LoadError::Unsupported(format!("the Goose run of {} started no user", scenario.name)));
+    };
+    let reports = std::mem::take(&mut *lock(&run.reports));
+    let mut merged = Recorder::new(from);
+    let mut seconds = Seconds::default();
+    for report in &reports {
+        merged.merge(&report.recorder);
+        seconds.merge(&report.seconds);
+    }
+    let dead_at = run.dead_at.get().copied();
+    let stopped = [Some(end), dead_at, *lock(&run.first_stop)].into_iter().flatten().min().unwrap_or(end);
+    let measured = stopped.saturating_duration_since(from).min(plan.duration);
+    let mut result = LoadResult::from_recorder(&scenario.name, "closed", &target.base, &merged, measured);
+    result.incomplete = if dead_at.is_some() {
+        Some(format!(
+            "the target stopped accepting connections ({DEAD_AFTER_CONNECT_FAILURES} connection failures in a row)"
+        ))
+    } else if let Some([requests, failures]) = seconds.last().filter(|[r, f]| f * 2 > *r) {
+        Some(format!(
+            "the target stopped accepting connections ({failures} of {requests} requests in the last second could not connect)"
+        ))
+    } else if reports.len() < users as usize {
+        Some(format!(
+            "{} of {users} virtual users did not hand over their measurements",
+            users as usize - reports.len()
+        ))
+    } else if measured + Duration::from_millis(50) < plan.duration {
+        Some(format!(
+            "the run ended after {:.1}s of the {:.1}s measured phase",
+            measured.as_secs_f64(),
+            plan.duration.as_secs_f64()
+        ))
+    } else {
+        None
+    };
+    let setup_failures = run.setup_failures.load(Ordering::Relaxed);
+    if setup_failures > 0 {
+        tracing::warn!(setup_failures, "some virtual users could not sign in when they started");
+    }
+    Ok(result)
+}
+
+/// Goose, quiet: no report, no log file, no Controller, no printed metrics; Goose's own
+/// coordinated-omission backfill off (the closed model is measured as it is); no gzip, as the
+/// open model's client does not ask for it either.
+fn configuration(plan: &Plan, target: &Target, users: u32) -> GooseConfiguration {
+    let mut config = GooseConfiguration::default();
+    config.host = Some(target.base.clone());
+    config.users = Some(users as usize);
+    config.increase_rate = Some(plan.increase_rate.to_string());
+    config.run_time = Some(plan.run_time_secs.to_string());
+    config.quiet = 1;
+    config.no_print_metrics = true;
+    config.no_error_summary = true;
+    config.no_telnet = true;
+    config.websocket = false;
+    config.no_gzip = true;
+    config.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Disabled);
+    config
+}
+
+fn on_start(run: &Arc<Run>) -> TransactionFunction {
+    let run = run.clone();
+    Arc::new(move |user| {
+        let run = run.clone();
+        Box::pin(async move { start_user(&run, user).await })
+    })
+}
+
+fn on_step(run: &Arc<Run>) -> TransactionFunction {
+    let run = run.clone();
+    Arc::new(move |user| {
+        let run = run.clone();
+        Box::pin(async move { step(&run, user).await })
+    })
+}
+
+fn on_stop(run: &Arc<Run>) -> TransactionFunction {
+    let run = run.clone();
+    Arc::new(move |user| {
+        let run = run.clone();
+        Box::pin(async move {
+            stop_user(&run, user);
+            Ok(())
+        })
+    })
+}
+
+/// A user starts: it signs in once as its seeded account and learns its tasks.
+async fn start_user(run: &Run, user: &mut GooseUser) -> TransactionResult {
+    let started = *run.started.get_or_init(|| user.started);
+    let vu = u32::try_from(user.weighted_users_index).unwrap_or(u32::MAX);
+    let identity = Identity::of(vu, run.users, run.data.users);
+    let mut state = identity.state(run.data.seed, run.nonce);
+    if run.needs_login && run.data.users > 0 {
+        let login = ApiRequest {
+            op: Op::Login,
+            method: "POST",
+            path: "/api/v1/auth/login".into(),
+            body: Some(serde_json::json!({"email": state.email, "password": SEED_PASSWORD}).to_string().into_bytes()),
+            bearer: None,
+            expect: 200,
+        };
+        if let (Reply::Answer { status, body }, ..) = send(user, &login, SETUP_TIMEOUT).await {
+            observe(&login, status, &body, &mut state);
+        }
+        if state.token.is_some() {
+            let list = ApiRequest {
+                op: Op::ListTasks,
+                method: "GET",
+                path: "/api/v1/tasks?limit=100".into(),
+                body: None,
+                bearer: state.token.clone(),
+                expect: 200,
+            };
+            if let (Reply::Answer { status, body }, ..) = send(user, &list, SETUP_TIMEOUT).await {
+                observe(&list, status, &body, &mut state);
+                if identity.sharers > 1 && status == list.expect {
+                    state.task_ids = identity.share_of(&body);
+                }
+            }
+        } else {
+            run.setup_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(email = %state.email, "a virtual user could not sign in; its steps will fail");
+        }
+    }
+    let recorder = Recorder::new(started + run.plan.warmup);
+    user.set_session_data(Worker { identity, user: state, recorder, seconds: Seconds::default() });
+    Ok(())
+}
+
+/// One step of a user's loop: pick, build, send, learn, record.
+async fn step(run: &Run, user: &mut GooseUser) -> TransactionResult {
+    let window = run.window().filter(|&(_, end)| run.dead_at.get().is_none() && Instant::now() < end);
+    let Some((from, end)) = window else {
+        tokio::time::sleep(IDLE).await;
+        return Ok(());
+    };
+    let request = match user.get_session_data_mut::<Worker>() {
+        Some(worker) => build(run.mix.pick(&mut worker.user), &mut worker.user),
+        None => return Err(Box::new(TransactionError::Custom("a virtual user has no session".into()))),
+    };
+    let (reply, sent, latency) = send(user, &request, run.timeout).await;
+    let error = reply.error(request.expect);
+    run.note(error);
+    if let Some(worker) = user.get_session_data_mut::<Worker>() {
+        if let Reply::Answer { status, body } = &reply {
+            let knew_none = worker.user.task_ids.is_empty();
+            observe(&request, *status, body, &mut worker.user);
+            // A user that knows no task learns the listed ones; sharers take only their share.
+            if knew_none && request.op == Op::ListTasks && worker.identity.sharers > 1 {
+                worker.user.task_ids = worker.identity.share_of(body);
+            }
+        }
+        if sent < end {
+            worker.recorder.record(&Outcome { op: request.op, intended: sent, latency, service: latency, error });
+            if let Some(since) = sent.checked_duration_since(from) {
+                let second = usize::try_from(since.as_secs()).unwrap_or(usize::MAX);
+                worker.seconds.add(second, error == Some(ErrorKind::Connect));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A user stops: it hands its measurements over.
+fn stop_user(run: &Run, user: &mut GooseUser) {
+    let now = Instant::now();
+    {
+        let mut first = lock(&run.first_stop);
+        if first.is_none_or(|t| now < t) {
+            *first = Some(now);
+        }
+    }
+    if let Some(worker) = user.get_session_data_mut::<Worker>() {
+        let measure_from = run.window().map_or(now, |(from, _)| from);
+        let report = Report {
+            recorder: std::mem::replace(&mut worker.recorder, Recorder::new(measure_from)),
+            seconds: std::mem::take(&mut worker.seconds),
+        };
+        lock(&run.reports).push(report);
+    }
+}
+
+/// Sends `req` through the user's Goose client (so Goose keeps its metrics) and reads the whole
+/// answer, bounded by `timeout`: the reply, when sending started, and how long it took, in the
+/// same terms as the open model's [`crate::client::send`].
+async fn send(user: &mut GooseUser, req: &ApiRequest, timeout: Duration) -> (Reply, Instant, Duration) {
+    let sent = Instant::now();
+    let reply = exchange(user, req, timeout).await;
+    (reply, sent, sent.elapsed())
+}
+
+async fn exchange(user: &mut GooseUser, req: &ApiRequest, timeout: Duration) -> Reply {
+    let method = match req.method {
+        "POST" => GooseMethod::Post,
+        "PATCH" => GooseMethod::Patch,
+        "PUT" => GooseMethod::Put,
+        "DELETE" => GooseMethod::Delete,
+        "HEAD" => GooseMethod::Head,
+        _ => GooseMethod::Get,
+    };
+    let Ok(mut builder) = user.get_request_builder(&method, &req.path) else {
+        return Reply::Failed(ErrorKind::Connect);
+    };
+    builder = builder.timeout(timeout);
+    if let Some(token) = &req.bearer {
+        builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if let Some(body) = &req.body {
+        builder = builder.header(CONTENT_TYPE, "application/json").body(body.clone());
+    }
+    let request =
+        GooseRequest::builder().set_request_builder(builder).name(req.op.name()).expect_status_code(req.expect).build();
+    let response = match user.request(request).await {
+        Ok(goose) => goose.response,
+        Err(_) => return Reply::Failed(ErrorKind::Connect),
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(e) if e.is_timeout() => return Reply::Failed(ErrorKind::Timeout),
+        Err(_) => return Reply::Failed(ErrorKind::Connect),
+    };
+    let status = response.status().as_u16();
+    match response.bytes().await {
+        Ok(body) => Reply::Answer { status, body },
+        Err(e) if e.is_timeout() => Reply::Failed(ErrorKind::Timeout),
+        Err(_) => Reply::Failed(ErrorKind::Body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goose_run_time_is_whole_seconds_rounded_up_and_the_ramp_fits_in_the_warmup() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // 1 s warm-up + 2 s measured + margin, no ramp: 4 whole seconds after a 1 ms ramp.
+        let plan = Plan::new(4, Duration::ZERO, s(1), s(2));
+        assert_eq!((plan.warmup, plan.duration, plan.run_time_secs), (s(1), s(2), 4));
+        assert_eq!(plan.increase_rate, 4000.0, "every user within 1 ms");
+        // A 2 s ramp inside a 5 s warm-up: Goose runs 2 s of ramp, then ceil(3 + 20 + 0.25) s.
+        let plan = Plan::new(32, s(2), s(5), s(20));
+        assert_eq!((plan.warmup, plan.run_time_secs, plan.increase_rate), (s(5), 24, 16.0));
+        // A ramp longer than the warm-up extends it: measuring starts with every user running.
+        let plan = Plan::new(8, s(3), s(1), ms(1500));
+        assert_eq!((plan.warmup, plan.run_time_secs), (s(3), 2));
+        // Never less than a second.
+        assert_eq!(Plan::new(1, Duration::ZERO, Duration::ZERO, ms(1)).run_time_secs, 1);
+    }
+
+    #[test]
+    fn users_sharing_an_account_split_its_tasks_and_differ() {
+        assert_eq!(Identity::of(3, 4, 10), Identity { account: 3, lap: 0, sharers: 1 });
+        // 5 users on 2 accounts: account 0 has users 0, 2, 4; account 1 has users 1, 3.
+        assert_eq!(Identity::of(4, 5, 2), Identity { account: 0, lap: 2, sharers: 3 });
+        assert_eq!(Identity::of(3, 5, 2), Identity { account: 1, lap: 1, sharers: 2 });
+        assert_eq!(Identity::of(7, 8, 0), Identity { account: 7, lap: 0, sharers: 1 });
+
+        let (first, second) = (Identity::of(0, 4, 2), Identity::of(2, 4, 2));
+        let (mut a, mut b) = (first.state(42, 7), second.state(42, 7));
+        assert_eq!(a.email, b.email, "same seeded account");
+        let listing = serde_json::json!([
+            {"id": "s0", "title": "seed task 0 of user 0 (seed 42)"},
+            {"id": "l1", "title": "load task 3"},
+            {"id": "s1", "title": "seed task 1 of user 0 (seed 42)"},
+            {"id": "s2", "title": "seed task 2 of user 0 (seed 42)"},
+        ])
+        .to_string();
+        a.task_ids = first.share_of(listing.as_bytes());
+        b.task_ids = second.share_of(listing.as_bytes());
+        assert_eq!(a.task_ids, ["s0", "s2"]);
+        assert_eq!(b.task_ids, ["s1"]);
+        let alone = Identity::of(0, 1, 2).share_of(listing.as_bytes());
+        assert_eq!(alone, ["s0", "l1", "s1", "s2"], "a user alone on its account knows every task");
+
+        // Their choices differ, and the first sharer is the open model's user.
+        let steps = [crate::scenario::Step { op: Op::Register, weight: 1, params: Default::default() }];
+        let mix = Mix::new(&steps);
+        let (ra, rb) = (build(mix.pick(&mut a), &mut a), build(mix.pick(&mut b), &mut b));
+        assert_ne!(ra.body, rb.body, "no two users register the same email");
+        let mut open = UserState::seeded(0, 42, 7);
+        assert_eq!(build(mix.pick(&mut open), &mut open).body, ra.body);
+    }
+
+    #[test]
+    fn the_last_second_decides_whether_the_target_stopped_accepting_connections() {
+        let mut a = Seconds::default();
+        a.add(0, false);
+        a.add(1, true);
+        let mut b = Seconds::default();
+        b.add(1, true);
+        b.add(1, false);
+        a.merge(&b);
+        assert_eq!(a.last(), Some([3, 2]));
+        assert_eq!(Seconds::default().last(), None);
+    }
+}
