@@ -2,24 +2,14 @@
 //! clean on both frameworks, a stall hides in the closed model's tail but not in the open
 //! model's (coordinated omission), and a target that dies mid-run ends it with what was measured.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
+mod support;
+use support::{dying_server, shipped, stalling_server};
+
 use taskbench_conformance::{Framework, spawn_app};
 use taskbench_loadgen::scenario::{LoadModel, Rate};
 use taskbench_loadgen::{LoadError, Scenario, run_closed_via_api, run_open_via_api, run_via_api};
-
-fn scenarios_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
-}
-
-fn shipped(name: &str) -> Scenario {
-    Scenario::from_file(&scenarios_dir().join(format!("{name}.toml"))).expect("shipped scenario is valid")
-}
 
 /// Shortens a scenario for tests and makes it closed-model with `users` users: a short warm-up
 /// (the ramp fits in it), a short measured phase, little seed data.
@@ -64,31 +54,6 @@ async fn closed_scenarios_run_with_zero_errors_on_both_servers() {
     }
 }
 
-/// A server that answers at once, except that it stalls *everything* for `stall` once, about
-/// a second into its life.
-async fn stalling_server(stall: Duration) -> (String, tokio::task::JoinHandle<()>) {
-    let gate = Arc::new(tokio::sync::Mutex::new(()));
-    let stalled = Arc::new(AtomicBool::new(false));
-    let born = tokio::time::Instant::now();
-    let handler = move || {
-        let (gate, stalled) = (gate.clone(), stalled.clone());
-        async move {
-            let _held = gate.lock().await;
-            if born.elapsed() > Duration::from_secs(1) && !stalled.swap(true, Ordering::SeqCst) {
-                tokio::time::sleep(stall).await;
-            }
-            "Hello, World!"
-        }
-    };
-    let app = Router::new().route("/health", get(|| async { "ok" })).route("/bench/plaintext", get(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let handle = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, handle)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_hides_in_the_closed_tail_but_shows_in_the_open_one() {
     let stall = Duration::from_millis(400);
@@ -129,15 +94,7 @@ async fn a_stall_hides_in_the_closed_tail_but_shows_in_the_open_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_dies_mid_run_ends_it_with_the_partial_result() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app =
-        Router::new().route("/health", get(|| async { "ok" })).route("/bench/plaintext", get(|| async { "Hello" }));
-    // After 1.5 s the server stops: it closes its listener and every connection.
-    let server = tokio::spawn(async move {
-        let stop = tokio::time::sleep(Duration::from_millis(1500));
-        let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
-    });
+    let (url, server) = dying_server(Duration::from_millis(1500)).await;
     let mut scenario = shipped("plaintext-floor");
     scenario.load.warmup = Duration::from_millis(300);
     scenario.load.duration = Duration::from_secs(5);

@@ -7,39 +7,27 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use taskbench_data::http::{self as shared, REQUEST_ID_HEADER};
+use taskbench_data::http::{self as shared, RequestMeta};
 use taskbench_data::{ApiError, Service, metrics::UNMATCHED_ROUTE};
 use tracing::Instrument as _;
 
 use crate::extract::Failure;
 
-fn bytes(headers: &HeaderMap, name: HeaderName) -> Option<&[u8]> {
-    headers.get(name).map(HeaderValue::as_bytes)
-}
-
 pub(crate) async fn envelope(State(service): State<Service>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let headers = req.headers();
-    let request_id = shared::request_id(headers.get(REQUEST_ID_HEADER).map(HeaderValue::as_bytes));
-    let origin = headers.get(header::ORIGIN).cloned();
-    let accept_encoding = headers.get(header::ACCEPT_ENCODING).cloned();
-    let preflight = service.cors().preflight(
-        method.as_str(),
-        origin.as_ref().map(HeaderValue::as_bytes),
-        bytes(headers, header::ACCESS_CONTROL_REQUEST_METHOD),
-    );
+    let meta =
+        RequestMeta::read(service.cors(), method.as_str(), |name| req.headers().get(name).map(HeaderValue::as_bytes));
     // The route is known only once the inner router has matched; the span records it then.
-    let span = tracing::info_span!("request", %method, route = tracing::field::Empty, %request_id);
+    let span = tracing::info_span!("request", %method, route = tracing::field::Empty, request_id = %meta.request_id);
 
-    let is_preflight = preflight.is_some();
-    let mut response = match preflight {
+    let mut response = match &meta.preflight {
         Some(cors) => {
             let mut response = StatusCode::NO_CONTENT.into_response();
-            append(response.headers_mut(), cors);
+            append(response.headers_mut(), cors.clone());
             response
         }
         None => match tokio::time::timeout(service.request_timeout(), next.run(req).instrument(span.clone())).await {
@@ -48,18 +36,10 @@ pub(crate) async fn envelope(State(service): State<Service>, req: Request, next:
         },
     };
 
-    if !response.headers().contains_key(header::CONTENT_ENCODING)
-        && shared::accepts_gzip(accept_encoding.as_ref().map(HeaderValue::as_bytes))
-    {
-        response = gzip(response, accept_encoding.as_ref()).await;
+    if meta.accepts_gzip && !response.headers().contains_key(header::CONTENT_ENCODING) {
+        response = gzip(response).await;
     }
-    let response_headers = response.headers_mut();
-    if !is_preflight {
-        append(response_headers, service.cors().simple(origin.as_ref().map(HeaderValue::as_bytes)));
-    }
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response_headers.insert(REQUEST_ID_HEADER, value);
-    }
+    append(response.headers_mut(), meta.response_headers(service.cors()));
     let route = response.extensions().get::<RouteLabel>().map_or(UNMATCHED_ROUTE, |r| r.0.as_str()).to_owned();
     span.record("route", route.as_str());
     let status = response.status().as_u16();
@@ -96,12 +76,12 @@ fn append(headers: &mut HeaderMap, extra: Vec<shared::Header>) {
 }
 
 /// Buffers the body and gzips it when the shared policy says so.
-async fn gzip(response: Response, accept_encoding: Option<&HeaderValue>) -> Response {
+async fn gzip(response: Response) -> Response {
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return Failure(ApiError::Internal("reading the response body failed".into())).into_response();
     };
-    match shared::maybe_gzip(accept_encoding.map(HeaderValue::as_bytes), false, &bytes) {
+    match shared::maybe_gzip(true, false, &bytes) {
         Some(zipped) => {
             parts.headers.remove(header::CONTENT_LENGTH);
             parts.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -148,6 +148,37 @@ impl Cors {
     }
 }
 
+/// What the middleware envelope reads from a request, read the same way by both servers.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+    origin: Option<Vec<u8>>,
+    pub accepts_gzip: bool,
+    /// `Some(headers)` when the request is a CORS preflight, answered 204 with them before routing.
+    pub preflight: Option<Vec<Header>>,
+}
+
+impl RequestMeta {
+    /// Reads a request through `header` (a lookup by lower-case header name).
+    pub fn read<'a>(cors: &Cors, method: &str, header: impl Fn(&'static str) -> Option<&'a [u8]>) -> Self {
+        let origin = header("origin");
+        Self {
+            request_id: request_id(header(REQUEST_ID_HEADER)),
+            accepts_gzip: accepts_gzip(header("accept-encoding")),
+            preflight: cors.preflight(method, origin, header("access-control-request-method")),
+            origin: origin.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// Headers every response carries: the request id, and CORS headers (a preflight's are
+    /// already in [`RequestMeta::preflight`]).
+    pub fn response_headers(&self, cors: &Cors) -> Vec<Header> {
+        let mut headers = if self.preflight.is_some() { Vec::new() } else { cors.simple(self.origin.as_deref()) };
+        headers.push((REQUEST_ID_HEADER, self.request_id.clone()));
+        headers
+    }
+}
+
 /// True when `accept-encoding` admits gzip (`q=0` refuses it).
 pub fn accepts_gzip(accept_encoding: Option<&[u8]>) -> bool {
     let Some(value) = accept_encoding.and_then(|v| std::str::from_utf8(v).ok()) else { return false };
@@ -161,8 +192,8 @@ pub fn accepts_gzip(accept_encoding: Option<&[u8]>) -> bool {
 
 /// The gzipped body when the response should be compressed: client accepts gzip, body is large
 /// enough to gain from it, and not already encoded.
-pub fn maybe_gzip(accept_encoding: Option<&[u8]>, already_encoded: bool, body: &[u8]) -> Option<Vec<u8>> {
-    if already_encoded || body.len() < GZIP_MIN_BYTES || !accepts_gzip(accept_encoding) {
+pub fn maybe_gzip(accepts_gzip: bool, already_encoded: bool, body: &[u8]) -> Option<Vec<u8>> {
+    if already_encoded || body.len() < GZIP_MIN_BYTES || !accepts_gzip {
         return None;
     }
     let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
@@ -193,8 +224,9 @@ mod tests {
         assert!(require_json_content_type(None).is_err());
         assert!(accepts_gzip(Some(b"br, gzip;q=0.8")));
         assert!(!accepts_gzip(Some(b"gzip;q=0")));
-        assert!(maybe_gzip(Some(b"gzip"), false, &[b'a'; 10]).is_none());
-        let zipped = maybe_gzip(Some(b"gzip"), false, &[b'a'; 4096]).expect("compressed");
+        assert!(maybe_gzip(true, false, &[b'a'; 10]).is_none());
+        assert!(maybe_gzip(false, false, &[b'a'; 4096]).is_none());
+        let zipped = maybe_gzip(true, false, &[b'a'; 4096]).expect("compressed");
         assert!(zipped.len() < 4096);
     }
 
