@@ -70,3 +70,40 @@ fn unreachable_and_non_loopback_targets_are_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("loopback"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_dying_mid_run_exits_non_zero_with_the_partial_result() {
+    let app = spawn_app(Framework::Axum).await;
+    let target = app.url("");
+    let out_file = std::env::temp_dir().join(format!("taskbench-partial-{}.json", std::process::id()));
+    let out_arg = out_file.to_str().expect("utf-8").to_owned();
+    let run = tokio::task::spawn_blocking(move || {
+        taskbench(&[
+            "loadgen",
+            "--scenario",
+            "plaintext-floor",
+            "--target",
+            &target,
+            "--rate",
+            "300",
+            "--warmup",
+            "200ms",
+            "--duration",
+            "8s",
+            "--out",
+            &out_arg,
+        ])
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    drop(app); // stops the server: listener and connections close
+    let out = run.await.expect("join");
+    assert_eq!(out.status.code(), Some(1), "incomplete run: {}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(table.contains("INCOMPLETE"), "{table}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).expect("partial result written")).expect("json");
+    let _ = std::fs::remove_file(&out_file);
+    assert!(saved["total"]["requests"].as_u64().is_some_and(|n| n > 100), "{}", saved["total"]);
+    assert!(saved["total"]["errors"].as_u64().is_some_and(|n| n > 0), "{}", saved["total"]);
+    assert!(saved["incomplete"].is_string());
+}
