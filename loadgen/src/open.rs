@@ -205,8 +205,7 @@ fn user_of(n: u64, shared: &Shared) -> usize {
 async fn one(shared: Arc<Shared>, user: usize, intended: Instant) -> Outcome {
     let request = {
         let mut state = shared.users[user].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let step = shared.mix.pick(&mut state).clone();
-        build(&step, &mut state)
+        build(shared.mix.pick(&mut state), &mut state)
     };
     let sent = Instant::now();
     let reply = send(&shared.client, &shared.target, &request, shared.timeout).await;
