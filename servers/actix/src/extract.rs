@@ -94,17 +94,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let content_type =
             shared::require_json_content_type(req.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes));
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared =
+            shared::declared_body_length(req.headers().get(header::CONTENT_LENGTH).map(HeaderValue::as_bytes));
         let mut payload = payload.take();
         Box::pin(async move {
             content_type?;
-            if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-                return Err(ApiError::PayloadTooLarge.into());
-            }
+            let declared = declared?;
             // Read by hand rather than through `web::Bytes`/`PayloadConfig`: their limit error
             // is Actix's own response, and the contract wants the shared 413.
             let mut body = BytesMut::with_capacity(declared.unwrap_or(1024));

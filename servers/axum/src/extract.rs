@@ -59,14 +59,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Failure> {
         shared::require_json_content_type(req.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes))?;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-            return Err(ApiError::PayloadTooLarge.into());
-        }
+        shared::declared_body_length(req.headers().get(header::CONTENT_LENGTH).map(HeaderValue::as_bytes))?;
         let body: Body = req.into_body();
         // The only way reading a bounded in-memory body fails here is by exceeding the bound
         // (chunked uploads carry no content-length to check up front).

@@ -50,6 +50,16 @@ pub fn require_json_content_type(content_type: Option<&[u8]>) -> Result<()> {
     }
 }
 
+/// The body length a request declares (`content-length`), refused up front when over the limit.
+pub fn declared_body_length(content_length: Option<&[u8]>) -> Result<Option<usize>> {
+    let declared =
+        content_length.and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.trim().parse::<usize>().ok());
+    match declared {
+        Some(len) if len > MAX_BODY_BYTES => Err(ApiError::PayloadTooLarge),
+        other => Ok(other),
+    }
+}
+
 /// Parses a request body that has passed the content-type and size checks.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
