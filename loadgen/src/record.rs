@@ -19,7 +19,7 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 /// Why a request did not succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// A 4xx answer the step did not expect.
@@ -91,6 +91,14 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl Recorder {
+    /// The start of the measured phase on the wall clock, in ms since the Unix epoch.
+    pub fn measure_started_unix_ms(&self) -> Option<u64> {
+        let ago = Instant::now().saturating_duration_since(self.measure_from);
+        let ahead = self.measure_from.saturating_duration_since(Instant::now());
+        let at = std::time::SystemTime::now().checked_sub(ago)?.checked_add(ahead)?;
+        u64::try_from(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()
+    }
+
     pub fn new(measure_from: Instant) -> Self {
         Self { measure_from, ops: BTreeMap::new(), intervals: Vec::new(), warmup_requests: 0 }
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::record::{ErrorKind, Recorder, new_histogram};
 
 /// Latency percentiles in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
@@ -39,7 +39,7 @@ impl Percentiles {
 }
 
 /// Figures for one operation, or for all of them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Figures {
     pub requests: u64,
     pub errors: u64,
@@ -57,7 +57,7 @@ pub struct Figures {
 }
 
 /// One second of the measured phase.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Second {
     pub second: u64,
     pub requests: u64,
@@ -67,7 +67,7 @@ pub struct Second {
 }
 
 /// Open-model bookkeeping: how well the schedule was kept.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OpenStats {
     /// Mean target rate over the measured phase (requests per second).
     pub target_rps: f64,
@@ -81,7 +81,7 @@ pub struct OpenStats {
 }
 
 /// Everything one run measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoadResult {
     pub scenario: String,
     /// `closed` or `open`.
@@ -95,6 +95,10 @@ pub struct LoadResult {
     pub open: Option<OpenStats>,
     /// Set when the run ended early (server died, interrupted): what was measured is kept.
     pub incomplete: Option<String>,
+    /// When the measured phase began, in milliseconds since the Unix epoch (so samples taken by
+    /// another process can be lined up with it).
+    #[serde(default)]
+    pub measure_started_unix_ms: Option<u64>,
 }
 
 /// Serializes a histogram as HDR V2 + deflate, base64.
@@ -174,6 +178,7 @@ impl LoadResult {
             series,
             open: None,
             incomplete: None,
+            measure_started_unix_ms: rec.measure_started_unix_ms(),
         }
     }
 

@@ -1,0 +1,284 @@
+//! The `results.json` document: one `taskbench run`, every measured run in it, and the summary
+//! per scenario. `schema_version` changes whenever a field changes meaning or goes away; adding
+//! an optional field does not change it. `results.schema.json` (next to this crate's manifest) is
+//! generated from these types and checked by a test.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use taskbench_loadgen::LoadResult;
+
+/// The version of this document's layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One `taskbench run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Results {
+    /// Always [`SCHEMA_VERSION`] for documents this build writes.
+    pub schema_version: u32,
+    /// `<UTC timestamp>-<short id>`, also the name of the run's directory.
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// RFC 3339, UTC; absent while the run is going on or when it was cut short.
+    pub finished_at: Option<String>,
+    /// Set when the run ended early (Ctrl-C, a failure): what was measured is kept.
+    pub incomplete: Option<String>,
+    pub environment: Environment,
+    pub config: RunConfig,
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+/// Where and with what the run was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Environment {
+    pub machine: Machine,
+    /// `rustc --version` of the toolchain on PATH, when it answers.
+    pub rustc: Option<String>,
+    pub taskbench_version: String,
+    /// The checkout's commit, when run from a git checkout.
+    pub git_commit: Option<String>,
+    /// Whether the checkout had uncommitted changes.
+    pub git_dirty: Option<bool>,
+    /// Cargo profile the server binaries were built with (`release`, `debug`, …).
+    pub build_profile: String,
+    /// Paths of the server binaries, by framework.
+    pub server_binaries: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Machine {
+    pub cpu_model: String,
+    pub logical_cpus: usize,
+    pub physical_cores: Option<usize>,
+    pub memory_bytes: u64,
+    /// e.g. `Debian GNU/Linux 12`.
+    pub os: String,
+    pub kernel: Option<String>,
+    pub hostname: Option<String>,
+}
+
+/// Everything that decided what was run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunConfig {
+    /// The command line as given.
+    pub command_line: Vec<String>,
+    pub frameworks: Vec<String>,
+    pub repeats: u32,
+    /// Measured duration when overridden on the command line, else each scenario's own.
+    pub duration_secs: Option<f64>,
+    /// Warm-up when overridden, else each scenario's own.
+    pub warmup_secs: Option<f64>,
+    pub quick: bool,
+    pub db: DbConfig,
+    pub cpus: CpuPlan,
+    pub sample_interval_ms: u64,
+    /// Connections in each server's pool.
+    pub server_pool_size: u32,
+    /// Worker threads of each server.
+    pub server_workers: usize,
+    /// Seed of the run order and of the bootstrap.
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DbConfig {
+    /// `local` (embedded cluster), `docker` or `url`.
+    pub kind: String,
+    /// What it is, password removed: `PostgreSQL 15.19 on 127.0.0.1:41234`.
+    pub detail: String,
+    /// Whether fsync and synchronous commit were on (local clusters are durable by default).
+    pub durable: Option<bool>,
+}
+
+/// CPU affinity of each role; `None` means not pinned (any CPU).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CpuPlan {
+    pub server: Option<Vec<usize>>,
+    pub loadgen: Option<Vec<usize>>,
+    pub db: Option<Vec<usize>>,
+    /// Why this plan (the default for this machine, or given with `--cpus`).
+    pub origin: String,
+}
+
+/// One scenario: its runs (framework x repeat) and their summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub description: String,
+    /// `closed` or `open`.
+    pub model: String,
+    /// The scenario file as it was read (before command-line overrides).
+    pub file: String,
+    pub source: String,
+    /// Effective warm-up and measured duration.
+    pub warmup_secs: f64,
+    pub duration_secs: f64,
+    pub runs: Vec<RunRecord>,
+    /// Absent when no run of the scenario measured anything.
+    pub summary: Option<Summary>,
+}
+
+/// One measured run of one framework.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunRecord {
+    pub framework: String,
+    /// 1-based.
+    pub repeat: u32,
+    /// 1-based position of this framework within its repeat (the order is varied per repeat).
+    pub position: u32,
+    pub started_at: String,
+    /// What the load generator measured; absent when the run failed before it measured anything.
+    pub load: Option<LoadResult>,
+    /// Resource use over the measured phase, by role: `server`, `postgres`, `loadgen`.
+    pub resources: BTreeMap<String, ProcessStats>,
+    /// Samples every `sample_interval_ms`, warm-up included.
+    pub samples: Vec<Sample>,
+    /// Roles that were saturated, so the comparison is limited by them.
+    pub bottlenecks: Vec<Bottleneck>,
+    /// Why the run failed or ended early.
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    /// Whether this run measured a complete, error-free phase.
+    pub fn is_clean(&self) -> bool {
+        self.error.is_none() && self.load.as_ref().is_some_and(|l| l.incomplete.is_none())
+    }
+}
+
+/// Resource use of one role over the measured phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProcessStats {
+    /// Processes counted (for Postgres: the postmaster and every backend).
+    pub pids: Vec<u32>,
+    pub peak_rss_bytes: u64,
+    pub mean_rss_bytes: u64,
+    /// CPU time used during the measured phase, all threads and processes of the role.
+    pub cpu_seconds: f64,
+    /// Mean CPU use in cores (1.0 = one core busy all the time).
+    pub mean_cpu_cores: f64,
+    /// CPU milliseconds per 1000 requests measured.
+    pub cpu_ms_per_1k_requests: Option<f64>,
+    /// CPUs the role may run on (its affinity), or all of the machine's.
+    pub allotted_cpus: usize,
+}
+
+/// A moment of the run. `t_ms` counts from the start of the measured phase (negative during the
+/// warm-up). CPU is in percent of one core; memory is resident set size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Sample {
+    pub t_ms: i64,
+    pub server_rss: u64,
+    pub server_cpu: f32,
+    pub postgres_rss: Option<u64>,
+    pub postgres_cpu: Option<f32>,
+    pub loadgen_rss: u64,
+    pub loadgen_cpu: f32,
+}
+
+/// A role that ran near its CPU allotment for the measured phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Bottleneck {
+    /// `loadgen` or `postgres`.
+    pub role: String,
+    /// Mean CPU use as a share of what the role was allotted (shared CPUs counted once).
+    pub utilisation: f64,
+    pub detail: String,
+}
+
+/// A median over repeats with its spread and a bootstrap 95% confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Estimate {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Repeats it was computed from.
+    pub n: usize,
+}
+
+/// One framework's figures over its clean repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FrameworkSummary {
+    pub framework: String,
+    pub clean_runs: usize,
+    pub rps: Estimate,
+    pub p50_us: Estimate,
+    pub p90_us: Estimate,
+    pub p99_us: Estimate,
+    pub p999_us: Estimate,
+    pub max_us: Estimate,
+    pub error_rate: Estimate,
+    pub server_peak_rss_bytes: Estimate,
+    pub server_cpu_ms_per_1k_requests: Option<Estimate>,
+}
+
+/// `numerator / denominator` of a metric's medians, with a bootstrap 95% interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ratio {
+    pub metric: String,
+    pub numerator: String,
+    pub denominator: String,
+    pub ratio: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub frameworks: Vec<FrameworkSummary>,
+    /// For each metric (`rps`, `p50_us`, `p99_us`, `server_peak_rss_bytes`), every framework
+    /// against the first one listed.
+    pub ratios: Vec<Ratio>,
+    /// Roles that limited at least one run: when present the report does not name a winner.
+    pub limited_by: Vec<String>,
+    /// One sentence a reader can take away.
+    pub verdict: String,
+}
+
+/// Why a results document could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("reading {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is not a taskbench results document: {source}")]
+    Json { path: String, source: serde_json::Error },
+    #[error("{path} has schema_version {found}; this taskbench reads version {expected}")]
+    Version { path: String, found: u64, expected: u32 },
+}
+
+impl Results {
+    /// Reads `results.json`, or the `results.json` inside a run directory.
+    pub fn read(path: &Path) -> Result<Self, ReadError> {
+        let file = if path.is_dir() { path.join("results.json") } else { path.to_path_buf() };
+        let shown = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|source| ReadError::Io { path: shown.clone(), source })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| ReadError::Json { path: shown.clone(), source })?;
+        match value.get("schema_version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            found => {
+                return Err(ReadError::Version { path: shown, found: found.unwrap_or(0), expected: SCHEMA_VERSION });
+            }
+        }
+        serde_json::from_value(value).map_err(|source| ReadError::Json { path: shown, source })
+    }
+
+    /// Writes `results.json` into `dir` atomically (a temp file renamed), so a reader never sees
+    /// half a document even when the run is interrupted while writing.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = dir.join(".results.json.tmp");
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(tmp, dir.join("results.json"))
+    }
+
+    /// The JSON Schema of this document.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Results)).unwrap_or_default()
+    }
+}
