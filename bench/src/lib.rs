@@ -2,6 +2,8 @@
 //! binary stays a thin shell.
 
 pub mod loadgen;
+pub mod report;
+pub mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +19,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Compare the frameworks end to end: provision Postgres, run the scenarios against each
+    /// server, write results.json, report.md, report.html and charts.
+    Run(run::RunArgs),
+    /// Re-render a run's report from its results.json.
+    Report(report::ReportArgs),
     /// Drive any server that implements the taskbench API with a scenario, and print what it measured.
     Loadgen(loadgen::LoadgenArgs),
 }
@@ -24,8 +31,17 @@ pub enum Command {
 /// Runs the parsed command line; the exit code says how it went (0 ok, 1 incomplete run, 2 error).
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Report(args) => report::run(&args),
         Command::Loadgen(args) => loadgen::run(args).await,
     }
+}
+
+/// Prints `taskbench: <message>` on stderr; exit code 2 (could not do what was asked).
+pub(crate) fn fail(message: &str) -> ExitCode {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "taskbench: {message}");
+    ExitCode::from(2)
 }
 
 /// Where shipped scenarios live: `./scenarios` when run from a checkout, else the one this

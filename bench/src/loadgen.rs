@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use taskbench_loadgen::scenario::{LoadModel, Rate};
-use taskbench_loadgen::{LoadResult, Scenario};
+use taskbench_loadgen::{LoadResult, Scenario, Seeding};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadgenArgs {
@@ -38,9 +38,13 @@ pub struct LoadgenArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// The target's data is already seeded (as `taskbench run` does before each run): skip
+    /// seeding through the API.
+    #[arg(long, hide = true)]
+    pub assume_seeded: bool,
 }
 
-fn humantime_duration(s: &str) -> Result<Duration, String> {
+pub fn humantime_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("expected a duration like 10s or 500ms: {e}"))
 }
 
@@ -74,13 +78,22 @@ pub fn apply_overrides(mut scenario: Scenario, args: &LoadgenArgs) -> Result<Sce
 }
 
 pub async fn run(args: LoadgenArgs) -> ExitCode {
+    if std::env::var_os(taskbench_data::telemetry::EXIT_WITH_STDIN).is_some_and(|v| v == "1") {
+        // Started by `taskbench run`, which holds our stdin: when it is gone, so are we.
+        std::thread::spawn(|| {
+            let _ = taskbench_data::telemetry::wait_for_stdin_eof();
+            tracing::error!("the parent process went away (stdin closed): stopping");
+            std::process::exit(1);
+        });
+    }
     let path = Scenario::locate(&args.scenario, &crate::scenarios_dir());
     let scenario = match Scenario::from_file(&path).map_err(|e| e.to_string()).and_then(|s| apply_overrides(s, &args)) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
     let progress = progress_bar(&scenario, args.quiet || args.json);
-    let outcome = taskbench_loadgen::run_via_api(&scenario, &args.target).await;
+    let seeding = if args.assume_seeded { Seeding::AlreadySeeded } else { Seeding::ViaApi };
+    let outcome = taskbench_loadgen::run_with(&scenario, &args.target, seeding).await;
     progress.finish_and_clear();
     let result = match outcome {
         Ok(result) => result,

@@ -63,13 +63,27 @@ pub async fn prepare_users(
 /// Runs an open-model scenario against `target_url`: preflight, seeding through the API, user
 /// preparation, then the measured run.
 pub async fn run_open_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
+    open_via_api(scenario, target_url, Seeding::ViaApi).await
+}
+
+/// Whether a run seeds its data through the API first, or finds it already there (a harness
+/// that restores a seeded copy of the database before each run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeding {
+    ViaApi,
+    AlreadySeeded,
+}
+
+async fn open_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
     let scenario::LoadModel::Open { rate, max_in_flight } = scenario.load.model else {
         return Err(LoadError::Unsupported(format!("scenario {} is not an open-model scenario", scenario.name)));
     };
     let target = client::Target::parse(target_url)?;
     let client = client::http_client(max_in_flight);
     client::preflight(&client, &target).await?;
-    client::seed_via_api(&client, &target, &scenario.data).await?;
+    if seeding == Seeding::ViaApi {
+        client::seed_via_api(&client, &target, &scenario.data).await?;
+    }
     let nonce = rand::random();
     let users = prepare_users(&client, &target, scenario, scenario.data.users.max(1), nonce).await?;
     Ok(open::run(scenario, client, target, users, rate, max_in_flight).await)
@@ -79,13 +93,19 @@ pub async fn run_open_via_api(scenario: &Scenario, target_url: &str) -> Result<L
 /// API, a check that a seeded user can sign in, then the measured run (see [`closed`]). Goose
 /// runs its users as tasks on the current tokio runtime: call it on a multi-thread runtime.
 pub async fn run_closed_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
+    closed_via_api(scenario, target_url, Seeding::ViaApi).await
+}
+
+async fn closed_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
     let scenario::LoadModel::Closed { users, ramp, think_time } = scenario.load.model else {
         return Err(LoadError::Unsupported(format!("scenario {} is not a closed-model scenario", scenario.name)));
     };
     let target = client::Target::parse(target_url)?;
     let client = client::http_client(1);
     client::preflight(&client, &target).await?;
-    client::seed_via_api(&client, &target, &scenario.data).await?;
+    if seeding == Seeding::ViaApi {
+        client::seed_via_api(&client, &target, &scenario.data).await?;
+    }
     if scenario.steps.iter().any(|s| s.op.needs_auth()) && scenario.data.users > 0 {
         // Fails clearly before any virtual user starts when seeded users cannot sign in.
         client::login(&client, &target, &ops::seed_email(0)).await?;
@@ -95,8 +115,13 @@ pub async fn run_closed_via_api(scenario: &Scenario, target_url: &str) -> Result
 
 /// Runs `scenario` against `target_url` with the engine its load model names.
 pub async fn run_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
+    run_with(scenario, target_url, Seeding::ViaApi).await
+}
+
+/// [`run_via_api`], with the seeding step chosen by the caller.
+pub async fn run_with(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
     match scenario.load.model {
-        scenario::LoadModel::Closed { .. } => run_closed_via_api(scenario, target_url).await,
-        scenario::LoadModel::Open { .. } => run_open_via_api(scenario, target_url).await,
+        scenario::LoadModel::Closed { .. } => closed_via_api(scenario, target_url, seeding).await,
+        scenario::LoadModel::Open { .. } => open_via_api(scenario, target_url, seeding).await,
     }
 }

@@ -77,6 +77,8 @@ struct Shared {
     timeout: Duration,
     connect_failures_in_a_row: AtomicU64,
     dead: AtomicBool,
+    /// Set by Ctrl-C (SIGINT): stop sending, keep what was measured.
+    interrupted: AtomicBool,
 }
 
 struct WorkerOutput {
@@ -110,7 +112,17 @@ pub async fn run(
         timeout: scenario.load.timeout,
         connect_failures_in_a_row: AtomicU64::new(0),
         dead: AtomicBool::new(false),
+        interrupted: AtomicBool::new(false),
     });
+    let on_interrupt = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: stopping the run and keeping what was measured");
+                shared.interrupted.store(true, Ordering::Relaxed);
+            }
+        })
+    };
     // A short lead so every worker starts on the same clock.
     let start = Instant::now() + Duration::from_millis(20);
     let measure_from = (start + schedule.warmup).into_std();
@@ -129,9 +141,12 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "a load worker failed"),
         }
     }
+    on_interrupt.abort();
     let ended = Instant::now();
     let died = shared.dead.load(Ordering::Relaxed);
-    let measured = if died { ended.saturating_duration_since(start + schedule.warmup) } else { schedule.duration };
+    let interrupted = shared.interrupted.load(Ordering::Relaxed);
+    let measured =
+        if died || interrupted { ended.saturating_duration_since(start + schedule.warmup) } else { schedule.duration };
     let mut result = LoadResult::from_recorder(&scenario.name, "open", &target.base, &recorder, measured);
     result.open = Some(OpenStats {
         target_rps: schedule.target_rps(),
@@ -140,7 +155,9 @@ pub async fn run(
         dropped_sends: dropped,
         max_in_flight,
     });
-    if died {
+    if interrupted {
+        result.incomplete = Some("interrupted (SIGINT)".to_owned());
+    } else if died {
         result.incomplete = Some(format!(
             "the target stopped accepting connections ({DEAD_AFTER_CONNECT_FAILURES} connection failures in a row)"
         ));
@@ -162,7 +179,7 @@ async fn worker(
     let mut backlog = std::collections::VecDeque::new();
     let mut n = w;
     loop {
-        if shared.dead.load(Ordering::Relaxed) {
+        if shared.dead.load(Ordering::Relaxed) || shared.interrupted.load(Ordering::Relaxed) {
             break;
         }
         let due = schedule.time_of(n).map(|offset| start + offset);

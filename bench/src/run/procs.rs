@@ -1,0 +1,197 @@
+//! The processes of a measured run: a server binary (started, waited for until healthy, stopped
+//! gracefully) and the load generator (`taskbench loadgen` as a child, so its CPU and memory are
+//! its own and it can be pinned). Each child gets its own process group, so a Ctrl-C in the
+//! terminal reaches only `taskbench run`, which stops them in order; each is killed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use super::cpus;
+
+/// A running server binary.
+#[derive(Debug)]
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) base_url: String,
+    pub(crate) pid: u32,
+}
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerSpec<'a> {
+    pub(crate) binary: &'a Path,
+    pub(crate) database_url: &'a str,
+    pub(crate) pool_size: u32,
+    pub(crate) workers: usize,
+    pub(crate) cpus: Option<&'a [usize]>,
+    pub(crate) log: PathBuf,
+}
+
+impl Server {
+    /// Starts the server on a free loopback port and waits until `/health` answers 200.
+    pub(crate) async fn start(spec: &ServerSpec<'_>) -> Result<Self, String> {
+        let log = std::fs::File::create(&spec.log).map_err(|e| format!("creating {}: {e}", spec.log.display()))?;
+        let mut cmd = Command::new(spec.binary);
+        cmd.args(["--addr", "127.0.0.1:0", "--database-url", spec.database_url])
+            .args(["--pool-size", &spec.pool_size.to_string(), "--workers", &spec.workers.to_string()])
+            .env("TASKBENCH_JWT_SECRET", format!("taskbench-run-{:032x}", rand::random::<u128>()))
+            .env("RUST_LOG", std::env::var("TASKBENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            // We hold the write end of its stdin: if we die, even by SIGKILL, it sees EOF and stops.
+            .env(taskbench_data::telemetry::EXIT_WITH_STDIN, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child =
+            cpus::spawn_pinned(cmd, spec.cpus).map_err(|e| format!("starting {}: {e}", spec.binary.display()))?;
+        let pid = child.id().unwrap_or(0);
+        let stdout = child.stdout.take().ok_or("the server's stdout was not captured")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+        let base_url = match line {
+            Ok(Ok(Some(line))) => line
+                .strip_prefix("listening on ")
+                .map(str::to_owned)
+                .ok_or_else(|| format!("expected `listening on http://HOST:PORT` from the server, got {line:?}"))?,
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                return Err(format!(
+                    "{} exited before it was ready; its log: {}",
+                    spec.binary.display(),
+                    spec.log.display()
+                ));
+            }
+            Err(_) => return Err(format!("{} was not ready within 60s", spec.binary.display())),
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let server = Server { child, base_url, pid };
+        server.wait_healthy(Duration::from_secs(30)).await?;
+        Ok(server)
+    }
+
+    async fn wait_healthy(&self, within: Duration) -> Result<(), String> {
+        let client = taskbench_loadgen::client::http_client(1);
+        let target = taskbench_loadgen::client::Target::parse(&self.base_url).map_err(|e| e.to_string())?;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match taskbench_loadgen::client::preflight(&client, &target).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(format!("{} never became healthy: {e}", self.base_url));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// SIGTERM, then up to 10 s for a graceful exit, then SIGKILL.
+    pub(crate) async fn stop(mut self) {
+        stop_child(&mut self.child, Signal::SIGTERM, Duration::from_secs(10)).await;
+    }
+}
+
+/// Sends `signal`, waits up to `grace`, then kills.
+pub(crate) async fn stop_child(child: &mut Child, signal: Signal, grace: Duration) {
+    if let Some(pid) = child.id() {
+        let _ = kill(Pid::from_raw(pid as i32), signal);
+    }
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        tracing::warn!("a child process ignored {signal} for {grace:?}; killing it");
+        let _ = child.kill().await;
+    }
+}
+
+/// The load generator child: `taskbench loadgen … --json --out FILE`.
+#[derive(Debug)]
+pub(crate) struct Loadgen {
+    child: Child,
+    pub(crate) pid: u32,
+    out: PathBuf,
+    stderr: PathBuf,
+}
+
+/// How a load generator run ended.
+#[derive(Debug)]
+pub(crate) enum LoadgenEnd {
+    /// It wrote a result (complete, or partial with `incomplete` set).
+    Result(Box<taskbench_loadgen::LoadResult>),
+    /// It failed without a result; the text says why.
+    Failed(String),
+}
+
+impl Loadgen {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start(
+        scenario_file: &Path,
+        target: &str,
+        duration: Option<Duration>,
+        warmup: Option<Duration>,
+        out: PathBuf,
+        stderr: PathBuf,
+        cpus: Option<&[usize]>,
+    ) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("finding taskbench itself: {e}"))?;
+        let log = std::fs::File::create(&stderr).map_err(|e| format!("creating {}: {e}", stderr.display()))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("loadgen").arg("--scenario").arg(scenario_file).args(["--target", target, "--json", "--quiet"]);
+        cmd.arg("--assume-seeded").arg("--out").arg(&out);
+        if let Some(d) = duration {
+            cmd.arg("--duration").arg(format!("{}ms", d.as_millis()));
+        }
+        if let Some(w) = warmup {
+            cmd.arg("--warmup").arg(format!("{}ms", w.as_millis()));
+        }
+        cmd.env("RUST_LOG", "warn")
+            .env(taskbench_data::telemetry::EXIT_WITH_STDIN, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = cpus::spawn_pinned(cmd, cpus).map_err(|e| format!("starting the load generator: {e}"))?;
+        let pid = child.id().unwrap_or(0);
+        Ok(Self { child, pid, out, stderr })
+    }
+
+    /// Waits for the load generator to finish. When `interrupt` fires first, it is asked to stop
+    /// (SIGINT) and its partial result is collected.
+    pub(crate) async fn finish(mut self, interrupt: &mut tokio::sync::watch::Receiver<bool>) -> LoadgenEnd {
+        let interrupted = async {
+            while !*interrupt.borrow() {
+                if interrupt.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let status = tokio::select! {
+            status = self.child.wait() => status.ok(),
+            () = interrupted => {
+                stop_child(&mut self.child, Signal::SIGINT, Duration::from_secs(15)).await;
+                self.child.try_wait().ok().flatten()
+            }
+        };
+        match std::fs::read(&self.out) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(result) => LoadgenEnd::Result(Box::new(result)),
+                Err(e) => LoadgenEnd::Failed(format!("the load generator wrote an unreadable result: {e}")),
+            },
+            Err(_) => {
+                let log = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                LoadgenEnd::Failed(format!(
+                    "the load generator exited ({}) without a result: {}",
+                    status.map_or("killed".to_owned(), |s| s.to_string()),
+                    tail.join(" | ")
+                ))
+            }
+        }
+    }
+}
