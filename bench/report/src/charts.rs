@@ -18,6 +18,11 @@ use crate::summary::clean_runs;
 const SIZE: (u32, u32) = (900, 440);
 const LEGEND_WIDTH: u32 = 190;
 const FONT: &str = "sans-serif";
+/// Font sizes in pixels (plotters writes them to the SVG as `size / 1.24`).
+const CAPTION: u32 = 24;
+const LABEL: u32 = 16;
+const DESC: u32 = 17;
+const LEGEND: u32 = 16;
 /// Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 const PALETTE: [RGBColor; 7] = [
     RGBColor(0, 114, 178),
@@ -115,15 +120,15 @@ fn with_legend<'a>(root: &Area<'a>, entries: &[(Swatch, String)]) -> Result<Area
             Swatch::Block(c) => legend.draw(&Rectangle::new([(x0, y - 7), (x1, y + 7)], c.filled()))?,
             Swatch::Dot(c) => legend.draw(&Circle::new((x0 + 14, y), 4, c.filled()))?,
         }
-        legend.draw(&Text::new(label.clone(), (x1 + 8, y - 7), font(14)))?;
-        y += 24;
+        legend.draw(&Text::new(label.clone(), (x1 + 8, y - 8), font(LEGEND)))?;
+        y += 26;
     }
     Ok(plot)
 }
 
 /// Draws a caption and a note in place of a chart that has no data.
 fn nothing(root: &Area<'_>, title: &str, note: &str) -> Draw {
-    root.draw(&Text::new(title.to_owned(), (20, 14), font(20)))?;
+    root.draw(&Text::new(title.to_owned(), (20, 14), font(CAPTION)))?;
     root.draw(&Text::new(note.to_owned(), (SIZE.0 as i32 / 2 - 120, SIZE.1 as i32 / 2), font(16)))?;
     Ok(())
 }
@@ -167,6 +172,25 @@ fn nines_label(x: f64) -> String {
     if n <= 0 { "0".to_owned() } else { format!("{:.*}", (n - 2).max(0) as usize, 100.0 * (1.0 - 10f64.powi(-n))) }
 }
 
+/// Ticks for a log axis: 1-2-5 in each decade, or only the powers of ten over a wide range
+/// (plotters' own log ticks leave out everything below 1).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let all: Vec<f64> =
+        (-4..=7).flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e))).filter(|v| (lo..=hi).contains(v)).collect();
+    if all.len() <= 14 { all } else { all.into_iter().filter(|v| v.log10().fract().abs() < 1e-9).collect() }
+}
+
+/// An axis tick: no trailing zeros (`2`, `0.5`, `1200`).
+fn tick(v: f64) -> String {
+    let s = match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 1.0 => format!("{v:.1}"),
+        a if a >= 0.01 => format!("{v:.3}"),
+        _ => format!("{v:.4}"),
+    };
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+}
+
 /// Milliseconds with as many decimals as make sense for their size.
 pub(crate) fn fmt_ms(ms: f64) -> String {
     match ms {
@@ -206,20 +230,20 @@ fn latency(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title:
     }
     let plot = with_legend(root, &legend)?;
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, font(20))
+        .caption(title, font(CAPTION))
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_max, (y_min..y_max).log_scale())?;
+        .build_cartesian_2d(0.0..x_max, (y_min..y_max).log_scale().with_key_points(log_ticks(y_min, y_max)))?;
     chart
         .configure_mesh()
         .x_desc("percentile (log-scaled: each step is one more nine)")
         .y_desc("latency (ms, log scale)")
         .x_labels(x_max.floor() as usize + 1)
         .x_label_formatter(&|x| nines_label(*x))
-        .y_label_formatter(&|y| fmt_ms(*y))
-        .label_style(font(14))
-        .axis_desc_style(font(15))
+        .y_label_formatter(&|y| tick(*y))
+        .label_style(font(LABEL))
+        .axis_desc_style(font(DESC))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     let points = |h: &Histogram<u64>| -> Vec<(f64, f64)> {
@@ -255,7 +279,7 @@ fn throughput(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, tit
     let legend = framework_legend(scenario, palette);
     let plot = with_legend(root, &legend)?;
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, font(20))
+        .caption(title, font(CAPTION))
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(70)
@@ -264,9 +288,11 @@ fn throughput(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, tit
         .configure_mesh()
         .x_desc("time in measured phase (s)")
         .y_desc("requests per second")
-        .label_style(font(14))
-        .axis_desc_style(font(15))
+        .label_style(font(LABEL))
+        .axis_desc_style(font(DESC))
         .light_line_style(WHITE.mix(0.0))
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
         .draw()?;
     for run in runs {
         let points = series(run);
@@ -314,7 +340,8 @@ where
     if x_min < 0.0 {
         chart
             .draw_series([Rectangle::new([(x_min, 0.0), (0.0, y_max)], RGBColor(200, 200, 200).mix(0.35).filled())])?;
-        chart.draw_series([Text::new("warm-up", (x_min, y_max * 0.97), font(13))])?;
+        // Offset in pixels so the label clears the axis.
+        chart.draw_series([EmptyElement::at((x_min, y_max)) + Text::new("warm-up", (6, 4), font(LEGEND))])?;
     }
     Ok(())
 }
@@ -329,7 +356,7 @@ fn memory(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title: 
     legend.push((Swatch::Block(RGBColor(200, 200, 200).mix(0.35)), "warm-up".to_owned()));
     let plot = with_legend(root, &legend)?;
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, font(20))
+        .caption(title, font(CAPTION))
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(64)
@@ -338,9 +365,11 @@ fn memory(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title: 
         .configure_mesh()
         .x_desc("time from start of measured phase (s)")
         .y_desc("server RSS (MiB)")
-        .label_style(font(14))
-        .axis_desc_style(font(15))
+        .label_style(font(LABEL))
+        .axis_desc_style(font(DESC))
         .light_line_style(WHITE.mix(0.0))
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
         .draw()?;
     shade_warmup(&mut chart, x_min, y_max)?;
     for run in &scenario.runs {
@@ -374,7 +403,7 @@ fn cpu(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title: &st
     legend.push((Swatch::Block(RGBColor(200, 200, 200).mix(0.35)), "warm-up".to_owned()));
     let plot = with_legend(root, &legend)?;
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, font(20))
+        .caption(title, font(CAPTION))
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(64)
@@ -383,9 +412,11 @@ fn cpu(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title: &st
         .configure_mesh()
         .x_desc("time from start of measured phase (s)")
         .y_desc("CPU (% of one core)")
-        .label_style(font(14))
-        .axis_desc_style(font(15))
+        .label_style(font(LABEL))
+        .axis_desc_style(font(DESC))
         .light_line_style(WHITE.mix(0.0))
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
         .draw()?;
     shade_warmup(&mut chart, x_min, y_max)?;
     for run in &scenario.runs {
@@ -424,13 +455,14 @@ fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title
         (Swatch::Dot(BLACK), "each clean repeat".to_owned()),
     ];
     let plot = with_legend(root, &legend)?;
+    // A discrete range includes its end: 0..n-1 is n slots.
     let n = frameworks.len() as i32;
     let mut chart = ChartBuilder::on(&plot)
-        .caption(title, font(20))
+        .caption(title, font(CAPTION))
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..y_max)?;
+        .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..y_max)?;
     let names = frameworks.clone();
     chart
         .configure_mesh()
@@ -441,9 +473,10 @@ fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title
             SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         })
-        .label_style(font(14))
-        .axis_desc_style(font(15))
+        .label_style(font(LABEL))
+        .axis_desc_style(font(DESC))
         .light_line_style(WHITE.mix(0.0))
+        .y_label_formatter(&|y| tick(*y))
         .draw()?;
     for (i, fw) in frameworks.iter().enumerate() {
         let i = i as i32;
@@ -458,22 +491,30 @@ fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title
         );
         bar.set_margin(0, 0, 40, 40);
         chart.draw_series([bar])?;
+        let at = |v: f64| EmptyElement::at((SegmentValue::CenterOf(i), v));
+        let whisker = BLACK.stroke_width(2);
         if s.rps.ci_low.is_finite() && s.rps.ci_high.is_finite() {
-            chart.draw_series([ErrorBar::new_vertical(
-                SegmentValue::CenterOf(i),
-                s.rps.ci_low,
-                s.rps.median,
-                s.rps.ci_high,
-                BLACK.stroke_width(2),
-                16,
+            chart.draw_series([PathElement::new(
+                vec![(SegmentValue::CenterOf(i), s.rps.ci_low), (SegmentValue::CenterOf(i), s.rps.ci_high)],
+                whisker,
             )])?;
+            for v in [s.rps.ci_low, s.rps.ci_high] {
+                chart.draw_series([at(v) + PathElement::new(vec![(-10, 0), (10, 0)], whisker)])?;
+            }
         }
-        // Beside the whisker rather than on it, so both stay visible.
+        // Beside the whisker rather than on it, spread so equal values stay countable.
         chart.draw_series(
             repeats(fw)
                 .into_iter()
-                .map(|v| EmptyElement::at((SegmentValue::CenterOf(i), v)) + Circle::new((24, 0), 4, BLACK.filled())),
+                .enumerate()
+                .map(|(k, v)| at(v) + Circle::new((22 + 7 * k as i32, 0), 3, BLACK.filled())),
         )?;
+        let label = if s.rps.n >= 2 && s.rps.ci_low.is_finite() {
+            format!("{} ({}–{})", tick(s.rps.median), tick(s.rps.ci_low), tick(s.rps.ci_high))
+        } else {
+            tick(s.rps.median)
+        };
+        chart.draw_series([at(s.rps.median.max(s.rps.ci_high)) + Text::new(label, (-70, -28), font(LABEL))])?;
     }
     Ok(())
 }

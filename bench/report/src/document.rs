@@ -142,7 +142,7 @@ fn html_inlines(parts: &[Inline]) -> String {
         .collect()
 }
 
-const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1400px;\
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1900px;\
 margin:2em auto;padding:0 1.5em;color:#1d1d1f;line-height:1.45}\
 h1{border-bottom:2px solid #ddd;padding-bottom:.3em}h2{margin-top:2.2em;border-bottom:1px solid #ddd}\
 table{border-collapse:collapse;margin:.8em 0 1.4em;font-size:.92em}\
@@ -150,8 +150,8 @@ th,td{border:1px solid #d0d0d0;padding:.3em .7em;text-align:right;white-space:no
 th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}\
 code{background:#f3f3f3;padding:0 .25em;border-radius:3px}\
 .warning{background:#fff4e5;border-left:6px solid #e67700;padding:.6em 1em;margin:1em 0}\
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(620px,1fr));gap:1em}\
-figure{margin:0;border:1px solid #e2e2e2;padding:.4em}figure svg{width:100%;height:auto;display:block}\
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(820px,1fr));gap:1em}\
+figure{margin:0;border:1px solid #e2e2e2;padding:.4em;max-width:940px}figure svg{width:100%;height:auto;display:block}\
 figcaption{font-size:.85em;color:#555}";
 
 /// The report as one HTML page; `charts` maps a chart's relative path to its SVG, inlined so the
