@@ -65,7 +65,7 @@ pub(super) fn latency(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pale
     let y_max = lines.iter().map(|l| l.3.max() as f64 / 1000.0).fold(0.0, f64::max).max(y_min * 10.0) * 1.3;
     let mut legend = Vec::new();
     for (fw, clean, n, _, service) in &lines {
-        let note = if *clean { format!("{n} runs") } else { "incomplete runs".to_owned() };
+        let note = if *clean { format!("{n} runs") } else { "runs not clean".to_owned() };
         legend.push((Swatch::Line(palette.colour(fw), 2), format!("{fw} ({note})")));
         if service.is_some() {
             legend.push((Swatch::Dashed(palette.colour(fw), 1), format!("{fw} service time")));

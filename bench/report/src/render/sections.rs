@@ -23,7 +23,9 @@ fn header(results: &Results) -> Vec<Block> {
     if env.build_profile != "release" {
         blocks.push(Block::Warning(vec![
             text("the servers were built with the "),
-            strong(format!("`{}` profile, not `release`", env.build_profile)),
+            code(&env.build_profile),
+            strong(" profile, not "),
+            code("release"),
             text(": these numbers say little about production performance."),
         ]));
     }
@@ -139,6 +141,17 @@ fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
     Block::Table { head: head.map(str::to_owned).to_vec(), rows }
 }
 
+/// What a reader calls a summary metric.
+fn metric_name(metric: &str) -> &str {
+    match metric {
+        "rps" => "requests per second",
+        "p50_us" => "p50 latency",
+        "p99_us" => "p99 latency",
+        "server_peak_rss_bytes" => "server peak RSS",
+        other => other,
+    }
+}
+
 fn run_status(run: &RunRecord) -> String {
     match (&run.error, run.load.as_ref().and_then(|l| l.incomplete.as_ref())) {
         (Some(e), _) => format!("error: {e}"),
@@ -187,7 +200,7 @@ fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
             .iter()
             .map(|r| {
                 vec![
-                    format!("{} ({} / {})", r.metric, r.numerator, r.denominator),
+                    format!("{} ({} / {})", metric_name(&r.metric), r.numerator, r.denominator),
                     num(r.ratio, 3),
                     format!("{}–{}", num(r.ci_low, 3), num(r.ci_high, 3)),
                 ]
