@@ -69,7 +69,12 @@ fn md_inlines(parts: &[Inline]) -> String {
         .iter()
         .map(|p| match p {
             Inline::Text(t) => md_escape(t),
-            Inline::Strong(t) => format!("**{}**", md_escape(t)),
+            // Emphasis markers must touch the text (`**a:** b`, not `**a: **b`) to count as markup.
+            Inline::Strong(t) => {
+                let inner = t.trim();
+                let (lead, trail) = (&t[..t.len() - t.trim_start().len()], &t[t.trim_end().len()..]);
+                format!("{lead}**{}**{trail}", md_escape(inner))
+            }
             // A code span cannot escape backticks; a longer fence around it can.
             Inline::Code(t) if t.contains('`') => format!("`` {} ``", t.replace(['\n', '\r'], " ")),
             Inline::Code(t) => format!("`{}`", t.replace(['\n', '\r'], " ")),

@@ -99,6 +99,7 @@ fn markdown_names_each_framework_the_verdict_and_links_the_charts() {
         assert!(md.contains(&format!("(charts/crud-mix-{kind}.svg)")), "links the {kind} chart");
     }
     assert!(md.contains("How to read this"));
+    assert!(md.contains("- **Build profile:** `release`"), "bold that Markdown reads as bold: {md}");
     assert!(!md.contains("INCOMPLETE"), "a complete run is not called incomplete");
     let text = terminal_summary(&r);
     assert!(text.contains("crud-mix") && text.contains("axum") && text.contains("actix") && text.contains("verdict"));
