@@ -2,9 +2,13 @@
 //! statistics over repeats, and everything rendered from it: charts, `report.md`, `report.html`
 //! and the CI comparison. Nothing here measures; it only reads and writes results.
 
+mod charts;
+mod document;
 pub mod fixture;
 pub mod model;
+pub mod render;
 pub mod stats;
 pub mod summary;
 
 pub use model::{Results, SCHEMA_VERSION};
+pub use render::{RenderError, Rendered, markdown, terminal_summary, write_report};

@@ -1,0 +1,332 @@
+//! The report's sections as document blocks: the run's header, each scenario's comparison,
+//! ratios, bottleneck warning, verdict, charts, runs and resources, and how to read it all.
+
+use super::{CHART_KINDS, file_stem, frameworks, mib, num, percent, us_ms, with_ci};
+use crate::charts::fmt_ms;
+use crate::document::{Block, code, strong, text};
+use crate::model::{Results, RunRecord, ScenarioResult};
+use crate::stats::median;
+use crate::summary::clean_runs;
+
+fn header(results: &Results) -> Vec<Block> {
+    let env = &results.environment;
+    let m = &env.machine;
+    let cfg = &results.config;
+    let mut blocks = vec![Block::Heading(1, vec![text("taskbench report "), code(&results.id)])];
+    match &results.incomplete {
+        Some(reason) => blocks.push(Block::Warning(vec![strong("INCOMPLETE"), text(format!(": {reason}"))])),
+        None if results.finished_at.is_none() => {
+            blocks.push(Block::Warning(vec![strong("INCOMPLETE"), text(": the run has no finish time")]));
+        }
+        None => {}
+    }
+    if env.build_profile != "release" {
+        blocks.push(Block::Warning(vec![
+            text("the servers were built with the "),
+            code(&env.build_profile),
+            strong(" profile, not "),
+            code("release"),
+            text(": these numbers say little about production performance."),
+        ]));
+    }
+    let cpus = |set: &Option<Vec<usize>>| {
+        set.as_ref().map_or("any".to_owned(), |c| c.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+    };
+    let status = match &results.incomplete {
+        Some(_) => "INCOMPLETE".to_owned(),
+        None => format!("complete, finished {}", results.finished_at.as_deref().unwrap_or("–")),
+    };
+    let durable = match cfg.db.durable {
+        Some(true) => ", durable (fsync on)",
+        Some(false) => ", not durable (fsync off)",
+        None => "",
+    };
+    blocks.push(Block::List(vec![
+        vec![strong("Started: "), text(&results.started_at), text(format!(" — {status}"))],
+        vec![
+            strong("Machine: "),
+            text(format!(
+                "{}, {} logical CPUs{}, {:.1} GiB, {}{}{}",
+                m.cpu_model,
+                m.logical_cpus,
+                m.physical_cores.map(|p| format!(" ({p} physical)")).unwrap_or_default(),
+                m.memory_bytes as f64 / (1u64 << 30) as f64,
+                m.os,
+                m.kernel.as_deref().map(|k| format!(", kernel {k}")).unwrap_or_default(),
+                m.hostname.as_deref().map(|h| format!(", host {h}")).unwrap_or_default(),
+            )),
+        ],
+        vec![
+            strong("Toolchain: "),
+            text(env.rustc.as_deref().unwrap_or("rustc unknown")),
+            text(format!("; taskbench {}", env.taskbench_version)),
+        ],
+        vec![
+            strong("Git commit: "),
+            code(env.git_commit.as_deref().unwrap_or("unknown")),
+            text(if env.git_dirty == Some(true) { " (uncommitted changes)" } else { "" }),
+        ],
+        vec![strong("Build profile: "), code(&env.build_profile)],
+        vec![strong("Database: "), text(format!("{} — {}{durable}", cfg.db.kind, cfg.db.detail))],
+        vec![
+            strong("CPU plan: "),
+            text(format!(
+                "server {}, loadgen {}, postgres {} ({})",
+                cpus(&cfg.cpus.server),
+                cpus(&cfg.cpus.loadgen),
+                cpus(&cfg.cpus.db),
+                cfg.cpus.origin
+            )),
+        ],
+        vec![
+            strong("Plan: "),
+            text(format!(
+                "{} × {} repeats, interleaved; {} pool connections and {} worker thread(s) per server; \
+                 samples every {} ms; seed {}",
+                cfg.frameworks.join(", "),
+                cfg.repeats,
+                cfg.server_pool_size,
+                cfg.server_workers,
+                cfg.sample_interval_ms,
+                cfg.seed
+            )),
+        ],
+        vec![strong("Command: "), code(cfg.command_line.join(" "))],
+    ]));
+    blocks
+}
+
+fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
+    let head = [
+        "framework",
+        "RPS median (95% CI)",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "error rate",
+        "server peak RSS MiB",
+        "server CPU ms/1k req",
+        "clean runs",
+    ];
+    let rows = frameworks(results, scenario)
+        .into_iter()
+        .map(|fw| {
+            let total = scenario.runs.iter().filter(|r| r.framework == fw).count();
+            let s = scenario.summary.as_ref().and_then(|s| s.frameworks.iter().find(|f| f.framework == fw));
+            match s {
+                Some(s) => vec![
+                    fw,
+                    with_ci(&s.rps, 1),
+                    us_ms(&s.p50_us),
+                    us_ms(&s.p90_us),
+                    us_ms(&s.p99_us),
+                    us_ms(&s.p999_us),
+                    us_ms(&s.max_us),
+                    percent(s.error_rate.median),
+                    mib(s.server_peak_rss_bytes.median),
+                    s.server_cpu_ms_per_1k_requests.as_ref().map_or("–".to_owned(), |e| num(e.median, 1)),
+                    format!("{} of {total}", s.clean_runs),
+                ],
+                None => {
+                    let mut row = vec![fw, "no clean runs".to_owned()];
+                    row.extend(std::iter::repeat_n("–".to_owned(), 8));
+                    row.push(format!("0 of {total}"));
+                    row
+                }
+            }
+        })
+        .collect();
+    Block::Table { head: head.map(str::to_owned).to_vec(), rows }
+}
+
+/// What a reader calls a summary metric.
+fn metric_name(metric: &str) -> &str {
+    match metric {
+        "rps" => "requests per second",
+        "p50_us" => "p50 latency",
+        "p99_us" => "p99 latency",
+        "server_peak_rss_bytes" => "server peak RSS",
+        other => other,
+    }
+}
+
+fn run_status(run: &RunRecord) -> String {
+    match (&run.error, run.load.as_ref().and_then(|l| l.incomplete.as_ref())) {
+        (Some(e), _) => format!("error: {e}"),
+        (None, Some(reason)) => format!("INCOMPLETE: {reason}"),
+        (None, None) if run.load.is_none() => "no measurement".to_owned(),
+        _ => "clean".to_owned(),
+    }
+}
+
+fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
+    let mut blocks = vec![
+        Block::Heading(2, vec![text("Scenario "), code(&scenario.name)]),
+        Block::Para(vec![text(&scenario.description)]),
+        Block::Para(vec![text(format!(
+            "{} model, {} s warm-up (excluded), {} s measured per run; scenario file ",
+            scenario.model, scenario.warmup_secs, scenario.duration_secs
+        ))]),
+    ];
+    if let Some(Block::Para(p)) = blocks.last_mut() {
+        p.push(code(&scenario.file));
+        p.push(text("."));
+    }
+    let unclean: Vec<&RunRecord> = scenario.runs.iter().filter(|r| !r.is_clean()).collect();
+    if !unclean.is_empty() {
+        let list = unclean.iter().map(|r| format!("{} repeat {}", r.framework, r.repeat)).collect::<Vec<_>>();
+        blocks.push(Block::Warning(vec![
+            strong(format!("{} run(s) INCOMPLETE or failed", unclean.len())),
+            text(format!(
+                " ({}): they are left out of the medians; the charts still draw what they measured.",
+                list.join(", ")
+            )),
+        ]));
+    }
+    let Some(summary) = &scenario.summary else {
+        blocks.push(Block::Warning(vec![
+            strong("No clean runs"),
+            text(": no run of this scenario measured a complete phase."),
+        ]));
+        blocks.extend(detail_blocks(results, scenario));
+        return blocks;
+    };
+    blocks.push(comparison_table(results, scenario));
+    if !summary.ratios.is_empty() {
+        let rows = summary
+            .ratios
+            .iter()
+            .map(|r| {
+                vec![
+                    format!("{} ({} / {})", metric_name(&r.metric), r.numerator, r.denominator),
+                    num(r.ratio, 3),
+                    format!("{}–{}", num(r.ci_low, 3), num(r.ci_high, 3)),
+                ]
+            })
+            .collect();
+        blocks.push(Block::Table { head: vec!["metric".into(), "ratio".into(), "95% CI".into()], rows });
+    }
+    if !summary.limited_by.is_empty() {
+        blocks.push(Block::Warning(vec![
+            strong(format!("Limited by {}", summary.limited_by.join(" and "))),
+            text(": a role other than the server ran out of CPU, so this comparison does not show which framework is faster."),
+        ]));
+        let items = scenario
+            .runs
+            .iter()
+            .flat_map(|r| r.bottlenecks.iter().map(move |b| (r, b)))
+            .map(|(r, b)| vec![text(format!("{} repeat {}: {}", r.framework, r.repeat, b.detail))])
+            .collect();
+        blocks.push(Block::List(items));
+    }
+    blocks.push(Block::Para(vec![strong("Verdict: "), text(&summary.verdict)]));
+    blocks.extend(detail_blocks(results, scenario));
+    blocks
+}
+
+/// Charts, the per-run table and resource use: shown whether or not there is a summary.
+fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
+    let mut blocks = vec![Block::Heading(3, vec![text("Charts")])];
+    for (kind, title) in CHART_KINDS {
+        blocks.push(Block::Chart {
+            title: title.to_owned(),
+            path: format!("charts/{}-{kind}.svg", file_stem(&scenario.name)),
+        });
+    }
+    blocks.push(Block::Heading(3, vec![text("Runs")]));
+    let rows = scenario
+        .runs
+        .iter()
+        .map(|r| {
+            let load = r.load.as_ref();
+            vec![
+                r.framework.clone(),
+                r.repeat.to_string(),
+                r.position.to_string(),
+                load.map_or("–".to_owned(), |l| num(l.total.rps, 1)),
+                load.map_or("–".to_owned(), |l| fmt_ms(l.total.latency_us.p99 as f64 / 1000.0)),
+                load.map_or("–".to_owned(), |l| l.total.errors.to_string()),
+                run_status(r),
+            ]
+        })
+        .collect();
+    let head = ["framework", "repeat", "position", "RPS", "p99 ms", "errors", "status"];
+    blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
+    blocks.push(Block::Heading(3, vec![text("Resources (medians over clean runs)")]));
+    let mut rows = Vec::new();
+    for role in ["server", "postgres", "loadgen"] {
+        for fw in frameworks(results, scenario) {
+            let runs = clean_runs(scenario, &fw);
+            let stats: Vec<_> = runs.iter().filter_map(|r| r.resources.get(role)).collect();
+            if stats.is_empty() {
+                rows.push(vec![
+                    role.to_owned(),
+                    fw,
+                    "not measured".to_owned(),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                ]);
+                continue;
+            }
+            let med = |f: &dyn Fn(&crate::model::ProcessStats) -> Option<f64>| {
+                let v: Vec<f64> = stats.iter().filter_map(|s| f(s)).collect();
+                median(&v)
+            };
+            rows.push(vec![
+                role.to_owned(),
+                fw,
+                mib(med(&|s| Some(s.peak_rss_bytes as f64))),
+                mib(med(&|s| Some(s.mean_rss_bytes as f64))),
+                num(med(&|s| Some(s.cpu_seconds)), 2),
+                num(med(&|s| Some(s.mean_cpu_cores)), 2),
+                num(med(&|s| s.cpu_ms_per_1k_requests), 1),
+            ]);
+        }
+    }
+    let head = ["role", "framework", "peak RSS MiB", "mean RSS MiB", "CPU s", "mean cores", "CPU ms/1k req"];
+    blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
+    blocks
+}
+
+fn how_to_read() -> Vec<Block> {
+    let item = |s: &str| vec![text(s)];
+    vec![
+        Block::Heading(2, vec![text("How to read this")]),
+        Block::List(vec![
+            item(
+                "Each figure is the median over the clean repeats of a framework; runs that failed or ended early are listed but left out.",
+            ),
+            item(
+                "The 95% confidence intervals come from a percentile bootstrap over those repeats: with few repeats they are wide, and overlapping intervals mean no demonstrated difference.",
+            ),
+            item(
+                "Frameworks were run interleaved within this run, and ratios compare them within this run only; never compare against another day's numbers.",
+            ),
+            item(
+                "In the open model (fixed arrival rate), latency counts from the intended send time, so a stalled server cannot hide queueing (no coordinated omission); service time counts from the actual send.",
+            ),
+            item(
+                "The latency spectrum merges the HDR histograms of a framework's clean runs; its x axis adds one nine per step (90, 99, 99.9 …), so the tail gets as much room as the median.",
+            ),
+            item(
+                "When the load generator or Postgres saturates its CPU, the result says “Limited by” and names no winner: the limit was not the framework.",
+            ),
+        ]),
+    ]
+}
+
+pub(super) fn document(results: &Results) -> Vec<Block> {
+    let mut blocks = header(results);
+    if results.scenarios.is_empty() {
+        blocks.push(Block::Para(vec![text("No scenario was measured.")]));
+    }
+    for scenario in &results.scenarios {
+        blocks.extend(scenario_blocks(results, scenario));
+    }
+    blocks.extend(how_to_read());
+    blocks
+}

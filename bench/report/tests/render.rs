@@ -1,0 +1,205 @@
+//! The rendered report: files on disk, charts a reader can use, a self-contained HTML page, and
+//! honest wording when runs failed or a role other than the server was the limit.
+
+use std::path::Path;
+
+use taskbench_report::fixture::{Shape, results};
+use taskbench_report::model::{Bottleneck, Results};
+use taskbench_report::{markdown, summary, terminal_summary, write_report};
+
+const FRAMEWORKS: [&str; 2] = ["axum", "actix"];
+const KINDS: [(&str, &str); 5] = [
+    ("latency", "latency percentile spectrum"),
+    ("throughput", "throughput over time"),
+    ("memory", "server memory over time"),
+    ("cpu", "CPU use over time"),
+    ("rps", "requests per second"),
+];
+
+fn constructed(repeats: u32) -> Results {
+    results(&["crud-mix"], &[Shape::new("axum", 1000.0, 800.0), Shape::new("actix", 1100.0, 700.0)], repeats, 5, 1)
+}
+
+/// Recomputes every scenario's summary after a test changed its runs.
+fn resummarise(r: &mut Results) {
+    let frameworks = r.config.frameworks.clone();
+    for s in &mut r.scenarios {
+        s.summary = summary::summarise(s, &frameworks, 1);
+    }
+}
+
+/// The largest number of points in one `<polyline points="…">` of `svg`.
+fn longest_polyline(svg: &str) -> usize {
+    svg.split("<polyline")
+        .skip(1)
+        .filter_map(|p| p.split("points=\"").nth(1)?.split('"').next())
+        .map(|pts| pts.split_whitespace().count())
+        .max()
+        .unwrap_or(0)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+#[test]
+fn writes_markdown_html_and_a_chart_of_each_kind() {
+    let r = constructed(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rendered = write_report(&r, dir.path()).expect("renders");
+    assert!(rendered.markdown.is_file() && rendered.html.is_file());
+    assert_eq!(rendered.charts.len(), KINDS.len());
+    for (kind, title) in KINDS {
+        let path = dir.path().join(format!("charts/crud-mix-{kind}.svg"));
+        assert!(rendered.charts.contains(&path), "{} listed", path.display());
+        let svg = read(&path);
+        assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{kind}: an SVG document");
+        assert!(svg.contains(title), "{kind}: titled {title:?}");
+        for fw in FRAMEWORKS {
+            assert!(svg.contains(fw), "{kind}: names {fw}");
+        }
+        if kind == "rps" {
+            assert!(svg.matches("<rect").count() >= 3, "rps: a bar per framework");
+        } else {
+            // One point per second of the 5 s measured phase; the others have far more.
+            let least = if kind == "throughput" { 5 } else { 15 };
+            assert!(
+                longest_polyline(&svg) >= least,
+                "{kind}: a line with many points, found {}",
+                longest_polyline(&svg)
+            );
+        }
+    }
+}
+
+#[test]
+fn html_is_self_contained_and_inlines_every_chart() {
+    let r = constructed(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rendered = write_report(&r, dir.path()).expect("renders");
+    let html = read(&rendered.html);
+    for external in ["src=\"http", "href=\"http", "<link", "<script", "<img", "@import", "url("] {
+        assert!(!html.contains(external), "no external reference {external:?}");
+    }
+    assert_eq!(html.matches("<svg").count(), KINDS.len(), "each chart inlined once");
+    assert!(html.contains("<table>") && html.contains("axum") && html.contains("actix"));
+}
+
+#[test]
+fn markdown_names_each_framework_the_verdict_and_links_the_charts() {
+    let r = constructed(3);
+    let md = markdown(&r);
+    for fw in FRAMEWORKS {
+        assert!(md.contains(&format!("| {fw} |")), "a table row for {fw}");
+    }
+    let verdict = &r.scenarios[0].summary.as_ref().expect("summarised").verdict;
+    assert!(md.contains("Verdict"), "{md}");
+    assert!(md.contains("throughput than"), "the fixture's clear difference is named: {verdict}");
+    for (kind, _) in KINDS {
+        assert!(md.contains(&format!("(charts/crud-mix-{kind}.svg)")), "links the {kind} chart");
+    }
+    assert!(md.contains("How to read this"));
+    assert!(md.contains("- **Build profile:** `release`"), "bold that Markdown reads as bold: {md}");
+    assert!(!md.contains("INCOMPLETE"), "a complete run is not called incomplete");
+    let text = terminal_summary(&r);
+    assert!(text.contains("crud-mix") && text.contains("axum") && text.contains("actix") && text.contains("verdict"));
+}
+
+#[test]
+fn incomplete_runs_and_a_framework_without_clean_runs_still_render() {
+    let mut r = constructed(3);
+    r.incomplete = Some("interrupted (Ctrl-C)".into());
+    let s = &mut r.scenarios[0];
+    for run in s.runs.iter_mut().filter(|run| run.framework == "actix") {
+        run.error = Some("server exited with status 101".into());
+    }
+    let last = s.runs.iter_mut().find(|run| run.framework == "axum").expect("an axum run");
+    let load = last.load.as_mut().expect("measured");
+    load.incomplete = Some("server died".into());
+    load.series.truncate(2);
+    last.samples.truncate(3);
+    resummarise(&mut r);
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_report(&r, dir.path()).expect("renders");
+    let md = read(&dir.path().join("report.md"));
+    assert!(md.contains("INCOMPLETE"), "{md}");
+    assert!(md.contains("no clean runs"), "{md}");
+    assert!(md.contains("error: server exited with status 101"));
+    let rps = read(&dir.path().join("charts/crud-mix-rps.svg"));
+    assert!(rps.contains("no clean runs"), "the bar chart says why actix has no bar");
+    assert!(terminal_summary(&r).contains("actix        no clean runs"));
+}
+
+#[test]
+fn one_repeat_no_samples_and_an_external_database_still_render() {
+    let mut r = constructed(1);
+    for run in &mut r.scenarios[0].runs {
+        run.resources.remove("postgres");
+        if run.framework == "axum" {
+            run.samples.clear();
+            run.load.as_mut().expect("measured").series.clear();
+        }
+        for s in &mut run.samples {
+            s.postgres_cpu = None;
+            s.postgres_rss = None;
+        }
+    }
+    resummarise(&mut r);
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_report(&r, dir.path()).expect("renders");
+    let cpu = read(&dir.path().join("charts/crud-mix-cpu.svg"));
+    assert!(cpu.contains("postgres not sampled"));
+    let md = read(&dir.path().join("report.md"));
+    assert!(md.contains("| postgres | axum | not measured |"), "{md}");
+}
+
+#[test]
+fn no_measurement_at_all_renders_placeholders() {
+    let mut r = constructed(1);
+    for run in &mut r.scenarios[0].runs {
+        run.load = None;
+        run.samples.clear();
+        run.error = Some("could not start".into());
+    }
+    resummarise(&mut r);
+    assert!(r.scenarios[0].summary.is_none());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rendered = write_report(&r, dir.path()).expect("renders");
+    assert_eq!(rendered.charts.len(), KINDS.len());
+    assert!(read(&rendered.markdown).contains("No clean runs"));
+}
+
+#[test]
+fn a_limited_run_warns_and_names_no_winner() {
+    let mut r = constructed(3);
+    r.scenarios[0].runs[1].bottlenecks.push(Bottleneck {
+        role: "loadgen".into(),
+        utilisation: 0.97,
+        detail: "loadgen used 97% of its 1 CPU(s)".into(),
+    });
+    resummarise(&mut r);
+    let md = markdown(&r);
+    assert!(md.contains("Limited by loadgen"), "{md}");
+    assert!(md.contains("actix repeat 1: loadgen used 97% of its 1 CPU(s)"), "{md}");
+    assert!(md.contains("no winner is named"));
+    for winner in ["higher throughput than", "lower p99 latency than"] {
+        assert!(!md.contains(winner), "no winner wording: {winner:?}");
+    }
+}
+
+#[test]
+fn text_from_results_is_escaped_in_html() {
+    let mut r = constructed(1);
+    r.scenarios[0].name = "<script>alert(1)</script>".into();
+    r.scenarios[0].runs[0].error = Some("bad <b>&</b> \"thing\"".into());
+    resummarise(&mut r);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rendered = write_report(&r, dir.path()).expect("renders");
+    let html = read(&rendered.html);
+    assert!(!html.contains("<script"), "scenario names are escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("bad &lt;b&gt;&amp;&lt;/b&gt; &quot;thing&quot;"));
+    for chart in &rendered.charts {
+        assert!(chart.starts_with(dir.path().join("charts")), "{} stays in charts/", chart.display());
+    }
+}
