@@ -13,18 +13,12 @@ pub struct ReportArgs {
 
 /// Writes report.md, report.html and the charts into `dir`.
 pub fn render(results: &Results, dir: &Path) -> Result<(), String> {
-    let _ = (results, dir);
-    Ok(())
+    taskbench_report::write_report(results, dir).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// The short table printed at the end of a run.
 pub fn summary(results: &Results) -> String {
-    let mut out = String::new();
-    for s in &results.scenarios {
-        let verdict = s.summary.as_ref().map_or("no clean runs", |x| x.verdict.as_str());
-        out.push_str(&format!("{}: {verdict}\n", s.name));
-    }
-    out
+    taskbench_report::terminal_summary(results)
 }
 
 pub fn run(args: &ReportArgs) -> ExitCode {

@@ -24,10 +24,11 @@ fn server_bin(framework: &str) -> String {
 
 fn taskbench_run(out: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(TASKBENCH);
-    cmd.args(["run", "--db", "local", "--no-build", "--quiet", "--out"])
-        .arg(out)
-        .args(["--server-bin", &server_bin("axum"), "--server-bin", &server_bin("actix")])
-        .args(extra);
+    cmd.args(["run", "--no-build", "--quiet", "--out"]).arg(out);
+    if !extra.contains(&"--db") {
+        cmd.args(["--db", "local"]);
+    }
+    cmd.args(["--server-bin", &server_bin("axum"), "--server-bin", &server_bin("actix")]).args(extra);
     cmd
 }
 

@@ -159,6 +159,15 @@ fn verdict(scenario: &ScenarioResult, ratios: &[Ratio], limited_by: &[String]) -
     let Some(r) = ratios.iter().find(|r| r.metric == metric) else {
         return "Only one framework has clean runs; nothing to compare.".to_owned();
     };
+    let repeats = scenario.runs.iter().filter(|x| x.is_clean()).map(|x| x.repeat).max().unwrap_or(0);
+    if scenario.runs.iter().filter(|x| x.is_clean() && x.framework == r.numerator).count() < 2
+        || scenario.runs.iter().filter(|x| x.is_clean() && x.framework == r.denominator).count() < 2
+    {
+        return format!(
+            "{what} ratio {} / {} = {:.3} from a single clean repeat ({repeats} run): no confidence interval, so no              conclusion; use --repeats 3 or more.",
+            r.numerator, r.denominator, r.ratio
+        );
+    }
     if r.ci_low <= 1.0 && r.ci_high >= 1.0 {
         return format!(
             "No significant {what} difference between {} and {} (ratio {:.3}, 95% CI {:.3}–{:.3}).",

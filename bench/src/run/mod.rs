@@ -194,6 +194,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Ok(pg) => pg,
         Err(e) => return fail(&e.to_string()),
     };
+    let version = match pg.server_version().await {
+        Ok(v) => v,
+        Err(e) => return fail(&format!("the database is not usable: {e}")),
+    };
     if let (Some(pid), Some(db_cpus)) = (pg.server_pid(), plan.cpus.db.as_deref()) {
         pin_postgres(pid, db_cpus);
     }
@@ -212,7 +216,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
             duration_secs: plan.duration.map(|d| d.as_secs_f64()),
             warmup_secs: plan.warmup.map(|d| d.as_secs_f64()),
             quick: args.quick,
-            db: DbConfig { kind: pg.kind().to_string(), detail: describe_db(&pg), durable: Some(true) },
+            db: DbConfig {
+                kind: pg.kind().to_string(),
+                detail: format!("PostgreSQL {version}, {}", describe_db(&pg)),
+                durable: (pg.kind() == DbKind::Local).then_some(true),
+            },
             cpus: plan.cpus.clone(),
             sample_interval_ms: args.sample_interval.as_millis() as u64,
             server_pool_size: args.pool_size,

@@ -112,6 +112,9 @@ pub(crate) async fn stop_child(child: &mut Child, signal: Signal, grace: Duratio
 #[derive(Debug)]
 pub(crate) struct Loadgen {
     child: Child,
+    /// The write end of the child's stdin, held apart from `child` because tokio's `wait()`
+    /// closes a child's stdin, which the child takes as our death.
+    _stdin: Option<tokio::process::ChildStdin>,
     pub(crate) pid: u32,
     out: PathBuf,
     stderr: PathBuf,
@@ -155,9 +158,10 @@ impl Loadgen {
             .stderr(log)
             .process_group(0)
             .kill_on_drop(true);
-        let child = cpus::spawn_pinned(cmd, cpus).map_err(|e| format!("starting the load generator: {e}"))?;
+        let mut child = cpus::spawn_pinned(cmd, cpus).map_err(|e| format!("starting the load generator: {e}"))?;
         let pid = child.id().unwrap_or(0);
-        Ok(Self { child, pid, out, stderr })
+        let _stdin = child.stdin.take();
+        Ok(Self { child, _stdin, pid, out, stderr })
     }
 
     /// Waits for the load generator to finish. When `interrupt` fires first, it is asked to stop

@@ -245,6 +245,16 @@ impl Postgres {
             .await
     }
 
+    /// Connects and asks the server's version (`15.19 (Debian 15.19-0+deb12u1)`): a check that
+    /// the database is reachable before anything is started against it.
+    pub async fn server_version(&self) -> Result<String, ProvisionError> {
+        let sql_err = |source| ProvisionError::Sql { context: format!("connecting to {}", redact(&self.url)), source };
+        let mut conn = PgConnection::connect(&self.url).await.map_err(sql_err)?;
+        let version: (String,) = sqlx::query_as("SHOW server_version").fetch_one(&mut conn).await.map_err(sql_err)?;
+        let _ = conn.close().await;
+        Ok(version.0)
+    }
+
     async fn execute(&self, sql: String, context: &str) -> Result<(), ProvisionError> {
         let sql_err = |source| ProvisionError::Sql { context: context.to_owned(), source };
         let mut conn = PgConnection::connect(&self.url).await.map_err(sql_err)?;
