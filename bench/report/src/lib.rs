@@ -2,6 +2,8 @@
 //! statistics over repeats, and everything rendered from it: charts, `report.md`, `report.html`
 //! and the CI comparison. Nothing here measures; it only reads and writes results.
 
+pub mod bencher;
+pub mod compare;
 pub mod fixture;
 pub mod model;
 pub mod stats;
