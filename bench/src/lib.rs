@@ -1,6 +1,7 @@
 //! The `taskbench` CLI as a library: argument types and commands, so tests can call them and the
 //! binary stays a thin shell.
 
+pub mod compare;
 pub mod loadgen;
 pub mod report;
 pub mod run;
@@ -26,14 +27,18 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Drive any server that implements the taskbench API with a scenario, and print what it measured.
     Loadgen(loadgen::LoadgenArgs),
+    /// Compare a new run against a baseline: the CI performance gate (exit 1 on a regression).
+    Compare(compare::CompareArgs),
 }
 
-/// Runs the parsed command line; the exit code says how it went (0 ok, 1 incomplete run, 2 error).
+/// Runs the parsed command line; the exit code says how it went (0 ok, 1 incomplete run or failed
+/// gate, 2 error).
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Report(args) => report::run(&args),
         Command::Loadgen(args) => loadgen::run(args).await,
+        Command::Compare(args) => compare::run(&args),
     }
 }
 

@@ -2,7 +2,9 @@
 //! statistics over repeats, and everything rendered from it: charts, `report.md`, `report.html`
 //! and the CI comparison. Nothing here measures; it only reads and writes results.
 
+pub mod bencher;
 mod charts;
+pub mod compare;
 mod document;
 pub mod fixture;
 pub mod model;

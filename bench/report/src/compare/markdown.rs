@@ -1,0 +1,133 @@
+//! The comparison as a reader sees it: a Markdown table for a CI job summary, and the lines a
+//! terminal shows when the gate fails.
+
+use std::fmt::Write as _;
+
+use super::{Comparison, Row, Verdict};
+
+pub(super) fn percent(change: f64) -> String {
+    format!("{:+.1}%", change * 100.0)
+}
+
+pub(super) fn interval(low: f64, high: f64) -> String {
+    format!("{} to {}", percent(low), percent(high))
+}
+
+impl Comparison {
+    /// One line per reason the gate failed, for a terminal.
+    pub fn failure_lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .regressions()
+            .map(|r| {
+                let ci = if r.baseline_repeats.min(r.new_repeats) == 1 {
+                    "one repeat: no CI".to_owned()
+                } else {
+                    format!("95% CI {}", interval(r.ci_low.unwrap_or(f64::NAN), r.ci_high.unwrap_or(f64::NAN)))
+                };
+                format!(
+                    "{}/{} {} regressed {} ({ci}), beyond the {} threshold",
+                    r.scenario,
+                    r.framework,
+                    r.metric.label(),
+                    r.change.map(percent).unwrap_or_default(),
+                    threshold(self.max_regression)
+                )
+            })
+            .collect();
+        lines.extend(self.failures.iter().cloned());
+        lines
+    }
+
+    /// The comparison as Markdown: the overall verdict, a table with regressions first, notes.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let regressions = self.regressions().count();
+        let verdict = if self.failed() {
+            let mut why = Vec::new();
+            if regressions > 0 {
+                why.push(format!("{regressions} regression(s) beyond {}", threshold(self.max_regression)));
+            }
+            if !self.failures.is_empty() {
+                why.push(format!("{} run problem(s)", self.failures.len()));
+            }
+            format!("FAILED: {}", why.join(", "))
+        } else {
+            format!("passed: no regression beyond {}", threshold(self.max_regression))
+        };
+        let _ = writeln!(md, "## taskbench compare: {verdict}\n");
+        let _ = writeln!(
+            md,
+            "Baseline `{}` against new `{}`. A change is a regression when it is worse than {} and its 95% \
+             confidence interval lies entirely on the worse side of zero. Higher is better for rps; lower is \
+             better for p50, p99 and peak RSS.\n",
+            self.baseline_id,
+            self.new_id,
+            threshold(self.max_regression)
+        );
+        for failure in &self.failures {
+            let _ = writeln!(md, "**Failed:** {}\n", escape(failure));
+        }
+        if !self.rows.is_empty() {
+            md.push_str("| scenario | framework | metric | baseline | new | change | 95% CI | verdict |\n");
+            md.push_str("|---|---|---|---:|---:|---:|---|---|\n");
+            let (first, rest): (Vec<&Row>, Vec<&Row>) =
+                self.rows.iter().partition(|r| r.verdict == Verdict::Regression);
+            for row in first.into_iter().chain(rest) {
+                md.push_str(&table_row(row));
+            }
+            md.push('\n');
+        }
+        let mut notes: Vec<String> = Vec::new();
+        if self.rows.iter().any(|r| r.verdict != Verdict::Missing && r.baseline_repeats.min(r.new_repeats) == 1) {
+            notes.push(
+                "One repeat on a side gives no confidence interval (shown as n/a): those changes are judged on the \
+                 point estimate and the threshold alone. Run with more repeats for a real interval."
+                    .to_owned(),
+            );
+        }
+        if !self.missing.is_empty() {
+            notes.push(format!("Missing from the new run (not failing): {}.", self.missing.join(", ")));
+        }
+        notes.extend(self.notes.iter().cloned());
+        if !notes.is_empty() {
+            md.push_str("Notes:\n\n");
+            for note in notes {
+                let _ = writeln!(md, "- {}", escape(&note));
+            }
+        }
+        md
+    }
+}
+
+fn table_row(row: &Row) -> String {
+    let m = row.metric;
+    let single = row.baseline_repeats.min(row.new_repeats) == 1;
+    let ci = match (row.ci_low, row.ci_high) {
+        (Some(_), Some(_)) if single => "n/a (1 repeat)".to_owned(),
+        (Some(lo), Some(hi)) => interval(lo, hi),
+        _ => String::new(),
+    };
+    let verdict = match row.verdict {
+        Verdict::Regression => format!("**{}**", row.verdict.label()),
+        v => v.label().to_owned(),
+    };
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {ci} | {verdict} |\n",
+        escape(&row.scenario),
+        escape(&row.framework),
+        m.label(),
+        m.format(row.baseline_median),
+        row.new_median.map(|v| m.format(v)).unwrap_or_else(|| "absent".to_owned()),
+        row.change.map(percent).unwrap_or_default(),
+    )
+}
+
+fn threshold(max: f64) -> String {
+    let pct = max * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 { format!("{pct:.0}%") } else { format!("{pct}%") }
+}
+
+/// Keeps a name from breaking the table.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|")
+}
