@@ -99,7 +99,29 @@ pub(super) fn memory(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palet
     let mut legend = framework_legend(scenario, palette);
     legend.push((Swatch::Block(RGBColor(200, 200, 200).mix(0.35)), "warm-up".to_owned()));
     let plot = with_legend(root, &legend)?;
-    let mut chart = ChartBuilder::on(&plot)
+    let mut chart = time_axes(&plot, title, (x_min, x_max), y_max, "server RSS (MiB)")?;
+    for run in &scenario.runs {
+        let points = run.samples.iter().map(|s| (s.t_ms as f64 / 1000.0, mib(s.server_rss)));
+        chart.draw_series(LineSeries::new(points, palette.colour(&run.framework).stroke_width(1)))?;
+    }
+    Ok(())
+}
+
+type TimeChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Axes over time from the start of the measured phase (seconds), `0..y_max` up, warm-up shaded.
+fn time_axes<'a, 'b>(
+    plot: &'a Area<'b>,
+    title: &str,
+    (x_min, x_max): (f64, f64),
+    y_max: f64,
+    y_desc: &str,
+) -> Result<TimeChart<'a, 'b>, Box<dyn Error>> {
+    let mut chart = ChartBuilder::on(plot)
         .caption(title, font(CAPTION))
         .margin(12)
         .x_label_area_size(46)
@@ -108,7 +130,7 @@ pub(super) fn memory(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palet
     chart
         .configure_mesh()
         .x_desc("time from start of measured phase (s)")
-        .y_desc("server RSS (MiB)")
+        .y_desc(y_desc)
         .label_style(font(LABEL))
         .axis_desc_style(font(DESC))
         .light_line_style(WHITE.mix(0.0))
@@ -116,11 +138,7 @@ pub(super) fn memory(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palet
         .y_label_formatter(&|y| tick(*y))
         .draw()?;
     shade_warmup(&mut chart, x_min, y_max)?;
-    for run in &scenario.runs {
-        let points = run.samples.iter().map(|s| (s.t_ms as f64 / 1000.0, mib(s.server_rss)));
-        chart.draw_series(LineSeries::new(points, palette.colour(&run.framework).stroke_width(1)))?;
-    }
-    Ok(())
+    Ok(chart)
 }
 
 pub(super) fn cpu(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title: &str) -> Draw {
@@ -146,23 +164,7 @@ pub(super) fn cpu(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette,
     }
     legend.push((Swatch::Block(RGBColor(200, 200, 200).mix(0.35)), "warm-up".to_owned()));
     let plot = with_legend(root, &legend)?;
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, font(CAPTION))
-        .margin(12)
-        .x_label_area_size(46)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x_min..x_max, 0.0..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("time from start of measured phase (s)")
-        .y_desc("CPU (% of one core)")
-        .label_style(font(LABEL))
-        .axis_desc_style(font(DESC))
-        .light_line_style(WHITE.mix(0.0))
-        .x_label_formatter(&|x| tick(*x))
-        .y_label_formatter(&|y| tick(*y))
-        .draw()?;
-    shade_warmup(&mut chart, x_min, y_max)?;
+    let mut chart = time_axes(&plot, title, (x_min, x_max), y_max, "CPU (% of one core)")?;
     for run in &scenario.runs {
         let c = palette.colour(&run.framework);
         let t = |ms: i64| ms as f64 / 1000.0;
