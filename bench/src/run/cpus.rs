@@ -92,6 +92,17 @@ pub(crate) fn pin_pid(pid: u32, cpus: &[usize]) -> nix::Result<()> {
     sched_setaffinity(Pid::from_raw(pid as i32), &set_of(cpus)?)
 }
 
+/// Pins every thread of this process (the orchestrator: its sampling and bookkeeping belong
+/// with the load generator, away from the server's CPUs).
+pub(crate) fn pin_self(cpus: &[usize]) -> nix::Result<()> {
+    let set = set_of(cpus)?;
+    let tasks = std::fs::read_dir("/proc/self/task").map_err(|_| nix::Error::ENOENT)?;
+    for tid in tasks.flatten().filter_map(|t| t.file_name().to_str()?.parse::<i32>().ok()) {
+        sched_setaffinity(Pid::from_raw(tid), &set)?;
+    }
+    Ok(())
+}
+
 fn set_of(cpus: &[usize]) -> nix::Result<CpuSet> {
     let mut set = CpuSet::new();
     for &c in cpus {

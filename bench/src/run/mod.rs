@@ -179,6 +179,12 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
+    // After the build (which should have every CPU), before anything is measured.
+    if let Some(own) = plan.cpus.loadgen.as_deref()
+        && let Err(e) = cpus::pin_self(own)
+    {
+        tracing::warn!(error = %e, "could not pin taskbench itself to the load generator's CPUs");
+    }
     if profile != "release" {
         tracing::warn!(%profile, "the servers are not release builds: numbers will not represent the frameworks");
     }
