@@ -287,11 +287,7 @@ fn fail(message: &str) -> ExitCode {
 
 fn describe_db(pg: &Postgres) -> String {
     // Never record a password.
-    let url = pg.url();
-    let shown = match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
-        _ => url.to_owned(),
-    };
+    let shown = taskbench_data::provision::redact(pg.url());
     match pg.kind() {
         DbKind::Local => format!("throw-away local cluster at {shown}"),
         kind => format!("{kind} at {shown}"),

@@ -371,8 +371,8 @@ fn url_for(base: &str, db: &str) -> String {
     format!("{}/{db}{}", &base[..end], &base[query..])
 }
 
-/// The URL with any password replaced by `***`, for logs.
-fn redact(url: &str) -> String {
+/// The URL with any password replaced by `***`, for logs and recorded results.
+pub fn redact(url: &str) -> String {
     let (start, end) = authority(url);
     let auth = &url[start..end];
     match auth.rfind('@').and_then(|at| Some((auth[..at].find(':')?, at))) {
