@@ -1,4 +1,9 @@
 //! `taskbench loadgen`: one scenario against one running server, summary table or JSON out.
+//!
+//! Exit codes: 0 the run completed and met its `[slo]` (or states none); 1 it ended early
+//! (the target died, Ctrl-C), the partial result kept; 2 it could not start (a bad scenario
+//! file or flag, an unreachable or non-loopback target); 3 it completed but broke its `[slo]`
+//! or is not a clean measurement (dropped sends, errors over the budget), like a k6 threshold.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -110,13 +115,19 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
         result.summary_table()
     };
     let _ = std::io::stdout().write_all(printed.as_bytes());
-    match &result.incomplete {
-        Some(why) => {
-            tracing::error!("the run ended early: {why}");
-            ExitCode::from(1)
-        }
-        None => ExitCode::SUCCESS,
+    if let Some(why) = &result.incomplete {
+        tracing::error!("the run ended early: {why}");
+        return ExitCode::from(1);
     }
+    if let Some(slo) = result.slo.as_ref().filter(|s| !s.pass) {
+        tracing::error!("the run broke its SLO: {}", slo.describe());
+        return ExitCode::from(3);
+    }
+    if let Some(why) = result.unclean_because() {
+        tracing::error!("not a clean run: {why}");
+        return ExitCode::from(3);
+    }
+    ExitCode::SUCCESS
 }
 
 fn write_json(path: &PathBuf, result: &LoadResult) -> std::io::Result<()> {

@@ -107,3 +107,58 @@ async fn a_server_dying_mid_run_exits_non_zero_with_the_partial_result() {
     assert!(saved["total"]["errors"].as_u64().is_some_and(|n| n > 0), "{}", saved["total"]);
     assert!(saved["incomplete"].is_string());
 }
+
+/// A server whose `/bench/plaintext` answers every other request with a 500.
+async fn half_failing_server() -> String {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let count = Arc::new(AtomicU64::new(0));
+    let handler = move || {
+        let count = count.clone();
+        async move {
+            match count.fetch_add(1, Ordering::Relaxed) % 2 {
+                0 => (axum::http::StatusCode::OK, "Hello, World!"),
+                _ => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no"),
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .route("/bench/plaintext", axum::routing::get(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_run_that_breaks_its_slo_exits_3_and_errors_are_not_throughput() {
+    let target = half_failing_server().await;
+    let out = tokio::task::spawn_blocking(move || {
+        taskbench(&[
+            "loadgen",
+            "--scenario",
+            "plaintext-floor",
+            "--target",
+            &target,
+            "--rate",
+            "200",
+            "--warmup",
+            "200ms",
+            "--duration",
+            "1s",
+            "--json",
+        ])
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(3), "a broken SLO: {}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON result");
+    let total = &result["total"];
+    let (requests, successes) = (total["requests"].as_f64().unwrap_or(0.0), total["successes"].as_f64().unwrap_or(0.0));
+    assert!((successes / requests - 0.5).abs() < 0.02, "{total}");
+    let rps = total["rps"].as_f64().unwrap_or(0.0);
+    assert!((rps - successes / result["measured_secs"].as_f64().unwrap_or(1.0)).abs() < 1e-6, "goodput: {total}");
+    assert_eq!(result["slo"]["pass"], false, "{}", result["slo"]);
+    assert!(stderr(&out).contains("broke its SLO"), "{}", stderr(&out));
+}

@@ -77,6 +77,16 @@ fn a_smoke_run_compares_both_frameworks_and_writes_valid_results_and_charts() {
             assert!(r["cpu_seconds"].as_f64().unwrap_or(-1.0) >= 0.0, "{framework} {role} CPU: {r}");
         }
         assert!(run["samples"].as_array().expect("samples").len() >= 4, "sampled every 250 ms");
+        let server = &run["resources"]["server"];
+        assert!(server["idle_rss_bytes"].as_u64().unwrap_or(0) > 1 << 20, "idle memory recorded: {server}");
+        assert!(
+            server["peak_rss_bytes"].as_u64() >= server["sampled_peak_rss_bytes"].as_u64(),
+            "the high-water mark is never below a sample: {server}"
+        );
+        let open = &run["load"]["open"];
+        assert_eq!(open["scheduled"], total["requests"], "{framework}: every scheduled request counted: {open}");
+        assert!(open["send_lag_us"]["p99"].as_u64().is_some(), "{framework}: send lag recorded: {open}");
+        assert!(run["load"]["slo"]["pass"].is_boolean(), "{framework}: the [slo] is judged: {}", run["load"]["slo"]);
     }
     let summary = &scenario["summary"];
     assert_eq!(summary["frameworks"].as_array().expect("per framework").len(), 2);

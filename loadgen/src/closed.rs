@@ -2,11 +2,15 @@
 //! once and then looping over the weighted steps, waiting for every answer before the next
 //! request (and `think_time` after it).
 //!
-//! Goose drives the users and keeps its own metrics, but those are whole milliseconds, so every
-//! request is also timed here in microseconds and recorded into a [`Recorder`] kept in the
-//! user's Goose session data; each user hands its recorder over when it stops (its `on_stop`
-//! transaction) and the recorders are merged into the result. The transactions are closures
-//! over one per-run [`Arc`], so runs in one process never share state through a global.
+//! Goose schedules the users, their transactions and their wait times; the requests themselves
+//! go through the open model's hyper client ([`crate::client::send`]) and are timed here in
+//! microseconds into a [`Recorder`] kept in the user's Goose session data. Goose's own request
+//! path (a reqwest client per user, a metrics message per request and per transaction to its
+//! aggregator, millisecond timings) cost about as much CPU per request as the servers being
+//! measured, which made the load generator the bottleneck; it is bypassed and Goose's metrics
+//! are turned off. Each user hands its recorder over when it stops (its `on_stop` transaction)
+//! and the recorders are merged into the result. The transactions are closures over one per-run
+//! [`Arc`], so runs in one process never share state through a global.
 //!
 //! Timeline of a run, from the instant Goose starts its attack (`GooseUser::started`):
 //!
@@ -41,13 +45,12 @@ use std::time::{Duration, Instant};
 use goose::config::GooseConfiguration;
 use goose::goose::Scenario as GooseScenario;
 use goose::prelude::{
-    GooseAttack, GooseCoordinatedOmissionMitigation, GooseError, GooseMethod, GooseRequest, GooseUser, Transaction,
-    TransactionError, TransactionFunction, TransactionResult,
+    GooseAttack, GooseCoordinatedOmissionMitigation, GooseError, GooseUser, Transaction, TransactionError,
+    TransactionFunction, TransactionResult,
 };
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 
 use crate::LoadError;
-use crate::client::{Reply, Target};
+use crate::client::{HttpClient, Reply, Target};
 use crate::ops::{ApiRequest, Mix, SEED_PASSWORD, UserState, build, observe};
 use crate::record::{ErrorKind, Outcome, Recorder};
 use crate::result::LoadResult;
@@ -185,6 +188,8 @@ struct Report {
 /// Everything one run's users share.
 #[derive(Debug)]
 struct Run {
+    client: HttpClient,
+    target: Target,
     mix: Mix,
     data: DataSpec,
     users: u32,
@@ -236,6 +241,8 @@ pub async fn run(
     let users = users.max(1);
     let plan = Plan::new(users, ramp, scenario.load.warmup, scenario.load.duration);
     let run = Arc::new(Run {
+        client: crate::client::http_client(users as usize),
+        target: target.clone(),
         mix: Mix::new(&scenario.steps),
         data: scenario.data,
         users,
@@ -308,9 +315,9 @@ pub async fn run(
     Ok(result)
 }
 
-/// Goose, quiet: no report, no log file, no Controller, no printed metrics; Goose's own
-/// coordinated-omission backfill off (the closed model is measured as it is); no gzip, as the
-/// open model's client does not ask for it either.
+/// Goose, quiet: no metrics at all (requests are timed here, see the module doc), no report,
+/// no log file, no Controller; Goose's own coordinated-omission backfill off (the closed model
+/// is measured as it is).
 fn configuration(plan: &Plan, target: &Target, users: u32) -> GooseConfiguration {
     let mut config = GooseConfiguration::default();
     config.host = Some(target.base.clone());
@@ -323,6 +330,7 @@ fn configuration(plan: &Plan, target: &Target, users: u32) -> GooseConfiguration
     config.no_telnet = true;
     config.websocket = false;
     config.no_gzip = true;
+    config.no_metrics = true;
     config.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Disabled);
     config
 }
@@ -369,7 +377,7 @@ async fn start_user(run: &Run, user: &mut GooseUser) -> TransactionResult {
             bearer: None,
             expect: 200,
         };
-        if let (Reply::Answer { status, body }, ..) = send(user, &login, SETUP_TIMEOUT).await {
+        if let (Reply::Answer { status, body }, ..) = send(run, &login, SETUP_TIMEOUT).await {
             observe(&login, status, &body, &mut state);
         }
         if state.token.is_some() {
@@ -381,7 +389,7 @@ async fn start_user(run: &Run, user: &mut GooseUser) -> TransactionResult {
                 bearer: state.token.clone(),
                 expect: 200,
             };
-            if let (Reply::Answer { status, body }, ..) = send(user, &list, SETUP_TIMEOUT).await {
+            if let (Reply::Answer { status, body }, ..) = send(run, &list, SETUP_TIMEOUT).await {
                 observe(&list, status, &body, &mut state);
                 if identity.sharers > 1 && status == list.expect {
                     state.task_ids = identity.share_of(&body);
@@ -408,7 +416,7 @@ async fn step(run: &Run, user: &mut GooseUser) -> TransactionResult {
         Some(worker) => build(run.mix.pick(&mut worker.user), &mut worker.user),
         None => return Err(Box::new(TransactionError::Custom("a virtual user has no session".into()))),
     };
-    let (reply, sent, latency) = send(user, &request, run.timeout).await;
+    let (reply, sent, latency) = send(run, &request, run.timeout).await;
     let error = reply.error(request.expect);
     run.note(error);
     if let Some(worker) = user.get_session_data_mut::<Worker>() {
@@ -421,7 +429,7 @@ async fn step(run: &Run, user: &mut GooseUser) -> TransactionResult {
             }
         }
         if sent < end {
-            worker.recorder.record(&Outcome { op: request.op, intended: sent, latency, service: latency, error });
+            worker.recorder.record(&Outcome { op: request.op, intended: sent, latency, service: Some(latency), error });
             if let Some(since) = sent.checked_duration_since(from) {
                 let second = usize::try_from(since.as_secs()).unwrap_or(usize::MAX);
                 worker.seconds.add(second, error == Some(ErrorKind::Connect));
@@ -450,51 +458,12 @@ fn stop_user(run: &Run, user: &mut GooseUser) {
     }
 }
 
-/// Sends `req` through the user's Goose client (so Goose keeps its metrics) and reads the whole
-/// answer, bounded by `timeout`: the reply, when sending started, and how long it took, in the
-/// same terms as the open model's [`crate::client::send`].
-async fn send(user: &mut GooseUser, req: &ApiRequest, timeout: Duration) -> (Reply, Instant, Duration) {
+/// Sends `req` through the run's hyper client and reads the whole answer, bounded by
+/// `timeout`: the reply, when sending started, and how long it took.
+async fn send(run: &Run, req: &ApiRequest, timeout: Duration) -> (Reply, Instant, Duration) {
     let sent = Instant::now();
-    let reply = exchange(user, req, timeout).await;
+    let reply = crate::client::send(&run.client, &run.target, req, timeout).await;
     (reply, sent, sent.elapsed())
-}
-
-async fn exchange(user: &mut GooseUser, req: &ApiRequest, timeout: Duration) -> Reply {
-    let method = match req.method {
-        "POST" => GooseMethod::Post,
-        "PATCH" => GooseMethod::Patch,
-        "PUT" => GooseMethod::Put,
-        "DELETE" => GooseMethod::Delete,
-        "HEAD" => GooseMethod::Head,
-        _ => GooseMethod::Get,
-    };
-    let Ok(mut builder) = user.get_request_builder(&method, &req.path) else {
-        return Reply::Failed(ErrorKind::Connect);
-    };
-    builder = builder.timeout(timeout);
-    if let Some(token) = &req.bearer {
-        builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if let Some(body) = &req.body {
-        builder = builder.header(CONTENT_TYPE, "application/json").body(body.clone());
-    }
-    let request =
-        GooseRequest::builder().set_request_builder(builder).name(req.op.name()).expect_status_code(req.expect).build();
-    let response = match user.request(request).await {
-        Ok(goose) => goose.response,
-        Err(_) => return Reply::Failed(ErrorKind::Connect),
-    };
-    let response = match response {
-        Ok(response) => response,
-        Err(e) if e.is_timeout() => return Reply::Failed(ErrorKind::Timeout),
-        Err(_) => return Reply::Failed(ErrorKind::Connect),
-    };
-    let status = response.status().as_u16();
-    match response.bytes().await {
-        Ok(body) => Reply::Answer { status, body },
-        Err(e) if e.is_timeout() => Reply::Failed(ErrorKind::Timeout),
-        Err(_) => Reply::Failed(ErrorKind::Body),
-    }
 }
 
 #[cfg(test)]

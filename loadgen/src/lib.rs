@@ -8,6 +8,7 @@ pub mod ops;
 pub mod record;
 pub mod result;
 pub mod scenario;
+pub mod slo;
 
 pub use result::LoadResult;
 pub use scenario::{Op, Scenario, ScenarioError};
@@ -86,7 +87,7 @@ async fn open_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding) -
     }
     let nonce = rand::random();
     let users = prepare_users(&client, &target, scenario, scenario.data.users.max(1), nonce).await?;
-    Ok(open::run(scenario, client, target, users, rate, max_in_flight).await)
+    Ok(judged(open::run(scenario, client, target, users, rate, max_in_flight).await, scenario))
 }
 
 /// Runs a closed-model scenario against `target_url` with Goose: preflight, seeding through the
@@ -110,7 +111,13 @@ async fn closed_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding)
         // Fails clearly before any virtual user starts when seeded users cannot sign in.
         client::login(&client, &target, &ops::seed_email(0)).await?;
     }
-    closed::run(scenario, &target, users, ramp, think_time).await
+    Ok(judged(closed::run(scenario, &target, users, ramp, think_time).await?, scenario))
+}
+
+/// Attaches the verdict on the scenario's `[slo]`.
+fn judged(mut result: LoadResult, scenario: &Scenario) -> LoadResult {
+    result.slo = slo::SloReport::judge(&scenario.slo, &result.total);
+    result
 }
 
 /// Runs `scenario` against `target_url` with the engine its load model names.

@@ -1,6 +1,19 @@
 //! The open-model engine: requests leave on a fixed schedule that never waits for responses, and
 //! latency is measured from each request's *intended* send time, so a stalled server shows up
 //! in the tail instead of silently slowing the generator (no coordinated omission).
+//!
+//! Pacing is what makes those numbers the server's. tokio's timer rounds every deadline up to
+//! the next millisecond, so sends paced with it leave in bursts 0–1 ms late, and that lag is
+//! counted as server latency. Each worker instead waits on its own `timerfd` armed for the next
+//! intended time (`CLOCK_MONOTONIC`, nanoseconds), registered with tokio's reactor:
+//! the runtime sleeps in `epoll` until the kernel's high-resolution timer fires, with no
+//! spinning, so the engine's CPU stays proportional to the requests it sends. Every send's lag
+//! (actual − intended) goes into a histogram of its own and is reported beside the latency; a
+//! run whose lag p99 exceeds [`GENERATOR_LAG_LIMIT_US`] is flagged `generator_limited`.
+//!
+//! Every scheduled request of the measured phase is accounted for: answered, failed, or dropped
+//! (the backlog was full) and recorded as an error of kind `dropped`, timed from its intended
+//! send to the drop.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,12 +21,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use crate::client::{HttpClient, Reply, Target, send};
 use crate::ops::{Mix, UserState, build, observe};
-use crate::record::{ErrorKind, Outcome, Recorder};
-use crate::result::{LoadResult, OpenStats};
+use crate::record::{ErrorKind, Outcome, Recorder, micros, new_histogram};
+use crate::result::{GENERATOR_LAG_LIMIT_US, LoadResult, OpenStats, Percentiles, encode_histogram};
 use crate::scenario::{Rate, Scenario};
 
 /// A send later than this after its intended time counts as late.
@@ -81,10 +95,68 @@ struct Shared {
     interrupted: AtomicBool,
 }
 
+/// What a worker counted; every counter covers the measured phase only.
 struct WorkerOutput {
     recorder: Recorder,
+    send_lag: Histogram<u64>,
+    scheduled: u64,
+    sent: u64,
     late: u64,
+    queued: u64,
     dropped: u64,
+}
+
+impl WorkerOutput {
+    fn merge(&mut self, other: &WorkerOutput) {
+        self.recorder.merge(&other.recorder);
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.send_lag.add(&other.send_lag);
+        self.scheduled += other.scheduled;
+        self.sent += other.sent;
+        self.late += other.late;
+        self.queued += other.queued;
+        self.dropped += other.dropped;
+    }
+}
+
+/// Waits for instants with the kernel's high-resolution timer (a `timerfd` registered with
+/// tokio's reactor, through `tokio-timerfd`) instead of tokio's millisecond wheel.
+struct Pacer {
+    delay: Option<tokio_timerfd::Delay>,
+    /// The deadline the timer is set for and has not fired yet.
+    armed: Option<Instant>,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        let delay = tokio_timerfd::Delay::new(std::time::Instant::now())
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "no timerfd: pacing with tokio's millisecond timer (expect send lag)"),
+            )
+            .ok();
+        Self { delay, armed: None }
+    }
+
+    /// Returns at `due` (at once when it has passed). Cancel-safe: a wait cut short by
+    /// `select!` resumes on the same armed timer.
+    async fn until(&mut self, due: Instant) {
+        if Instant::now() >= due {
+            return;
+        }
+        let Some(delay) = self.delay.as_mut() else {
+            tokio::time::sleep_until(due).await;
+            return;
+        };
+        if self.armed != Some(due) {
+            delay.reset(due.into_std());
+            self.armed = Some(due);
+        }
+        let fired = (&mut *delay).await;
+        self.armed = None;
+        if fired.is_err() {
+            tokio::time::sleep_until(due).await;
+        }
+    }
 }
 
 /// Runs `scenario` (which must be open-model) against `target` with prepared `users`.
@@ -129,15 +201,10 @@ pub async fn run(
     let handles: Vec<_> = (0..workers)
         .map(|w| tokio::spawn(worker(w as u64, workers as u64, schedule, start, measure_from, cap, shared.clone())))
         .collect();
-    let mut recorder = Recorder::new(measure_from);
-    let (mut late, mut dropped) = (0, 0);
+    let mut total = WorkerOutput::new(measure_from);
     for handle in handles {
         match handle.await {
-            Ok(out) => {
-                recorder.merge(&out.recorder);
-                late += out.late;
-                dropped += out.dropped;
-            }
+            Ok(out) => total.merge(&out),
             Err(e) => tracing::error!(error = %e, "a load worker failed"),
         }
     }
@@ -147,13 +214,21 @@ pub async fn run(
     let interrupted = shared.interrupted.load(Ordering::Relaxed);
     let measured =
         if died || interrupted { ended.saturating_duration_since(start + schedule.warmup) } else { schedule.duration };
-    let mut result = LoadResult::from_recorder(&scenario.name, "open", &target.base, &recorder, measured);
+    let mut result = LoadResult::from_recorder(&scenario.name, "open", &target.base, &total.recorder, measured);
+    let send_lag_us = Percentiles::of(&total.send_lag);
+    let secs = measured.as_secs_f64();
     result.open = Some(OpenStats {
         target_rps: schedule.target_rps(),
-        achieved_rps: result.total.rps,
-        late_sends: late,
-        dropped_sends: dropped,
+        scheduled: total.scheduled,
+        sent: total.sent,
+        offered_rps: if secs > 0.0 { total.sent as f64 / secs } else { 0.0 },
+        late_sends: total.late,
+        queued_sends: total.queued,
+        dropped_sends: total.dropped,
         max_in_flight,
+        generator_limited: send_lag_us.p99 > GENERATOR_LAG_LIMIT_US,
+        send_lag_us,
+        send_lag_hdr: encode_histogram(&total.send_lag),
     });
     if interrupted {
         result.incomplete = Some("interrupted (SIGINT)".to_owned());
@@ -165,6 +240,34 @@ pub async fn run(
     result
 }
 
+impl WorkerOutput {
+    fn new(measure_from: std::time::Instant) -> Self {
+        Self {
+            recorder: Recorder::new(measure_from),
+            send_lag: new_histogram(),
+            scheduled: 0,
+            sent: 0,
+            late: 0,
+            queued: 0,
+            dropped: 0,
+        }
+    }
+
+    /// A request that came back (or failed): its outcome, and how its send went.
+    fn record(&mut self, done: &Done) {
+        if self.recorder.measures(done.outcome.intended) {
+            let lag = done.sent.saturating_duration_since(done.outcome.intended.into());
+            self.sent += 1;
+            self.late += u64::from(lag > LATE);
+            // A send that waited for a slot waited for the server, not for the engine.
+            if !done.queued {
+                self.send_lag.saturating_record(micros(lag));
+            }
+        }
+        self.recorder.record(&done.outcome);
+    }
+}
+
 async fn worker(
     w: u64,
     workers: u64,
@@ -174,42 +277,57 @@ async fn worker(
     cap: usize,
     shared: Arc<Shared>,
 ) -> WorkerOutput {
-    let mut out = WorkerOutput { recorder: Recorder::new(measure_from), late: 0, dropped: 0 };
+    let mut out = WorkerOutput::new(measure_from);
+    let mut pacer = Pacer::new();
     let mut in_flight = FuturesUnordered::new();
     let mut backlog = std::collections::VecDeque::new();
     let mut n = w;
+    let mut next = schedule.time_of(n).map(|offset| start + offset);
     loop {
         if shared.dead.load(Ordering::Relaxed) || shared.interrupted.load(Ordering::Relaxed) {
             break;
         }
-        let due = schedule.time_of(n).map(|offset| start + offset);
-        if due.is_none() && in_flight.is_empty() && backlog.is_empty() {
+        if next.is_none() && in_flight.is_empty() && backlog.is_empty() {
             break;
         }
         tokio::select! {
             biased;
-            Some(outcome) = in_flight.next(), if !in_flight.is_empty() => out.recorder.record(&outcome),
-            () = tokio::time::sleep_until(due.unwrap_or(start)), if due.is_some() => {
-                let intended = due.unwrap_or(start);
-                if Instant::now().saturating_duration_since(intended) > LATE {
-                    out.late += 1;
+            // Sending on time comes first: a due send waits for nothing the engine could defer.
+            () = pacer.until(next.unwrap_or(start)), if next.is_some() => {
+                let now = Instant::now();
+                while let Some(intended) = next.filter(|due| *due <= now) {
+                    let measured = out.recorder.measures(intended.into_std());
+                    out.scheduled += u64::from(measured);
+                    if in_flight.len() < cap {
+                        in_flight.push(one(shared.clone(), user_of(n, &shared), intended, false));
+                    } else if backlog.len() < cap * BACKLOG_PER_SLOT {
+                        // Sent when a slot frees, but still timed from `intended`.
+                        out.queued += u64::from(measured);
+                        backlog.push_back((n, intended));
+                    } else {
+                        out.dropped += u64::from(measured);
+                        let op = {
+                            let mut state = lock(&shared.users[user_of(n, &shared)]);
+                            shared.mix.pick(&mut state).op
+                        };
+                        out.recorder.record(&Outcome {
+                            op,
+                            intended: intended.into_std(),
+                            latency: now.saturating_duration_since(intended),
+                            service: None,
+                            error: Some(ErrorKind::Dropped),
+                        });
+                    }
+                    n += workers;
+                    next = schedule.time_of(n).map(|offset| start + offset);
                 }
-                if in_flight.len() < cap {
-                    in_flight.push(one(shared.clone(), user_of(n, &shared), intended));
-                } else if backlog.len() < cap * BACKLOG_PER_SLOT {
-                    // Sent late when a slot frees, but still timed from `intended`.
-                    backlog.push_back((n, intended));
-                } else {
-                    out.dropped += 1;
-                }
-                n += workers;
             }
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => out.record(&done),
         }
         while in_flight.len() < cap
             && let Some((m, intended)) = backlog.pop_front()
         {
-            out.late += 1;
-            in_flight.push(one(shared.clone(), user_of(m, &shared), intended));
+            in_flight.push(one(shared.clone(), user_of(m, &shared), intended, true));
         }
     }
     out
@@ -219,9 +337,21 @@ fn user_of(n: u64, shared: &Shared) -> usize {
     (n as usize) % shared.users.len().max(1)
 }
 
-async fn one(shared: Arc<Shared>, user: usize, intended: Instant) -> Outcome {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A finished request and when it actually left.
+struct Done {
+    outcome: Outcome,
+    sent: Instant,
+    /// Whether it waited in the backlog for a slot.
+    queued: bool,
+}
+
+async fn one(shared: Arc<Shared>, user: usize, intended: Instant, queued: bool) -> Done {
     let request = {
-        let mut state = shared.users[user].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = lock(&shared.users[user]);
         build(shared.mix.pick(&mut state), &mut state)
     };
     let sent = Instant::now();
@@ -236,10 +366,16 @@ async fn one(shared: Arc<Shared>, user: usize, intended: Instant) -> Outcome {
         shared.connect_failures_in_a_row.store(0, Ordering::Relaxed);
     }
     if let Reply::Answer { status, body } = &reply {
-        let mut state = shared.users[user].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        observe(&request, *status, body, &mut state);
+        observe(&request, *status, body, &mut lock(&shared.users[user]));
     }
-    Outcome { op: request.op, intended: intended.into_std(), latency: done - intended, service: done - sent, error }
+    let outcome = Outcome {
+        op: request.op,
+        intended: intended.into_std(),
+        latency: done - intended,
+        service: Some(done - sent),
+        error,
+    };
+    Done { outcome, sent, queued }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Recording: microsecond HDR histograms per operation, errors by kind, and per-second
-//! intervals, kept per worker and merged at the end (never averages of averages).
+//! Recording: microsecond HDR histograms per operation (successes and errors apart), errors by
+//! kind, and per-second intervals by completion time, kept per worker and merged at the end
+//! (never averages of averages).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -34,39 +35,56 @@ pub enum ErrorKind {
     Connect,
     /// The answer could not be read.
     Body,
+    /// Open model: never sent, because every in-flight slot was busy and the backlog was full
+    /// (the server fell behind the schedule). Its latency runs from the intended send to the drop.
+    Dropped,
 }
 
-/// One finished request, as a worker saw it.
+/// One finished (or dropped) request, as a worker saw it.
 #[derive(Debug, Clone, Copy)]
 pub struct Outcome {
     pub op: Op,
     /// When the request was meant to be sent (open model) or was sent (closed model).
     pub intended: Instant,
-    /// From the intended send time to the end of the response: what a user waited.
+    /// From the intended send time to the end of the response (or to the failure, or the
+    /// drop): what a user waited.
     pub latency: Duration,
-    /// From the actual send to the end of the response: the server's service time.
-    pub service: Duration,
+    /// From the actual send to the end of the response: the server's service time. `None` for
+    /// a request that was never sent.
+    pub service: Option<Duration>,
     pub error: Option<ErrorKind>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct OpRecord {
+    /// Successful answers only: an error answer never makes a server look faster.
     pub(crate) latency: Histogram<u64>,
     pub(crate) service: Histogram<u64>,
+    /// Every error, dropped sends and connection failures included, from the intended send.
+    pub(crate) error_latency: Histogram<u64>,
     pub(crate) requests: u64,
     pub(crate) errors: BTreeMap<ErrorKind, u64>,
 }
 
 impl Default for OpRecord {
     fn default() -> Self {
-        Self { latency: new_histogram(), service: new_histogram(), requests: 0, errors: BTreeMap::new() }
+        Self {
+            latency: new_histogram(),
+            service: new_histogram(),
+            error_latency: new_histogram(),
+            requests: 0,
+            errors: BTreeMap::new(),
+        }
     }
 }
 
+/// One second of the measured phase, by completion time.
 #[derive(Debug, Clone)]
 pub(crate) struct Interval {
+    /// Requests that ended in this second (answered, failed or dropped).
     pub(crate) requests: u64,
     pub(crate) errors: u64,
+    /// Latency of the successes that ended in this second.
     pub(crate) latency: Histogram<u64>,
 }
 
@@ -86,7 +104,7 @@ pub struct Recorder {
     pub(crate) warmup_requests: u64,
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_LATENCY_US)
 }
 
@@ -103,34 +121,41 @@ impl Recorder {
         Self { measure_from, ops: BTreeMap::new(), intervals: Vec::new(), warmup_requests: 0 }
     }
 
+    /// Whether a request meant for `intended` belongs to the measured phase.
+    pub fn measures(&self, intended: Instant) -> bool {
+        intended >= self.measure_from
+    }
+
     pub fn record(&mut self, outcome: &Outcome) {
-        let Some(since) = outcome.intended.checked_duration_since(self.measure_from) else {
+        if !self.measures(outcome.intended) {
             self.warmup_requests += 1;
             return;
-        };
+        }
         let op = self.ops.entry(outcome.op).or_default();
         op.requests += 1;
-        // Connection failures have no latency worth the name; everything else (errors included)
-        // took the time it took, and a timeout took at least the timeout.
-        if outcome.error != Some(ErrorKind::Connect) {
-            op.latency.saturating_record(micros(outcome.latency));
-            op.service.saturating_record(micros(outcome.service));
+        let latency = micros(outcome.latency);
+        match outcome.error {
+            None => {
+                op.latency.saturating_record(latency);
+                op.service.saturating_record(micros(outcome.service.unwrap_or(outcome.latency)));
+            }
+            Some(kind) => {
+                op.error_latency.saturating_record(latency);
+                *op.errors.entry(kind).or_default() += 1;
+            }
         }
-        if let Some(kind) = outcome.error {
-            *op.errors.entry(kind).or_default() += 1;
-        }
-        let second = usize::try_from(since.as_secs()).unwrap_or(usize::MAX);
+        // The series counts what the server delivered, when it delivered it.
+        let ended = (outcome.intended + outcome.latency).saturating_duration_since(self.measure_from);
+        let second = usize::try_from(ended.as_secs()).unwrap_or(usize::MAX);
         if second < 24 * 3600 {
             if self.intervals.len() <= second {
                 self.intervals.resize_with(second + 1, Interval::default);
             }
             let interval = &mut self.intervals[second];
             interval.requests += 1;
-            if outcome.error.is_some() {
-                interval.errors += 1;
-            }
-            if outcome.error != Some(ErrorKind::Connect) {
-                interval.latency.saturating_record(micros(outcome.latency));
+            match outcome.error {
+                None => interval.latency.saturating_record(latency),
+                Some(_) => interval.errors += 1,
             }
         }
     }
@@ -143,6 +168,7 @@ impl Recorder {
             // Same bounds on both sides, so adding cannot fail.
             let _ = mine.latency.add(&rec.latency);
             let _ = mine.service.add(&rec.service);
+            let _ = mine.error_latency.add(&rec.error_latency);
             for (kind, n) in &rec.errors {
                 *mine.errors.entry(*kind).or_default() += n;
             }
@@ -172,27 +198,43 @@ mod tests {
             op: Op::Health,
             intended: start + Duration::from_millis(after_ms),
             latency: Duration::from_micros(latency_us),
-            service: Duration::from_micros(latency_us / 2),
+            service: Some(Duration::from_micros(latency_us / 2)),
             error,
         }
     }
 
     #[test]
-    fn warmup_is_excluded_and_workers_merge_exactly() {
+    fn warmup_is_excluded_errors_are_kept_apart_and_workers_merge_exactly() {
         let start = Instant::now();
         let measure_from = start + Duration::from_secs(1);
         let (mut a, mut b) = (Recorder::new(measure_from), Recorder::new(measure_from));
         a.record(&outcome(start, 500, 10_000, None));
         a.record(&outcome(start, 1_100, 100, None));
         b.record(&outcome(start, 2_500, 300, Some(ErrorKind::Status5xx)));
-        b.record(&outcome(start, 2_600, 0, Some(ErrorKind::Connect)));
+        b.record(&outcome(start, 2_600, 40, Some(ErrorKind::Connect)));
         a.merge(&b);
         assert_eq!((a.requests(), a.warmup_requests), (3, 1));
         let op = &a.ops[&Op::Health];
-        assert_eq!(op.latency.len(), 2, "connect errors carry no latency");
-        assert_eq!(op.latency.max(), op.latency.highest_equivalent(300));
+        assert_eq!(op.latency.len(), 1, "only the success is in the latency histogram");
+        assert_eq!(op.latency.max(), op.latency.highest_equivalent(100));
+        assert_eq!(op.error_latency.len(), 2, "every error has a latency, connection failures included");
+        assert_eq!(op.error_latency.max(), op.error_latency.highest_equivalent(300));
         assert_eq!(op.errors[&ErrorKind::Status5xx], 1);
         assert_eq!(a.intervals.iter().map(|i| i.requests).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(a.intervals[1].errors, 2);
+    }
+
+    #[test]
+    fn the_series_bins_by_completion_time_so_a_stall_shows() {
+        // Four requests meant for the first second; the server stalls and answers them all
+        // in the fourth.
+        let start = Instant::now();
+        let mut r = Recorder::new(start);
+        for ms in [0, 250, 500, 750] {
+            r.record(&outcome(start, ms, 3_200_000 - ms * 1000, None));
+        }
+        r.record(&outcome(start, 3_500, 100, None));
+        let per_second: Vec<u64> = r.intervals.iter().map(|i| i.requests).collect();
+        assert_eq!(per_second, [0, 0, 0, 5], "nothing was delivered during the stall");
     }
 }

@@ -1,5 +1,8 @@
-//! The result of one load run: totals, per-operation figures, the per-second series and the
-//! merged histograms (HDR V2, deflate-compressed, base64) so runs can be merged and re-analysed.
+//! The result of one load run: totals, per-operation figures, the per-second series, the SLO
+//! verdict and the merged histograms (HDR V2, deflate-compressed, base64) so runs can be merged
+//! and re-analysed. Throughput is goodput: only the answers a step expects count; errors and
+//! dropped sends are counted, timed in a histogram of their own, and never make a server look
+//! faster.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +12,8 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
-use crate::record::{ErrorKind, Recorder, new_histogram};
+use crate::record::{ErrorKind, OpRecord, Recorder};
+use crate::slo::SloReport;
 
 /// Latency percentiles in microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -41,43 +45,88 @@ impl Percentiles {
 /// Figures for one operation, or for all of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Figures {
+    /// Every measured request: answered as expected, failed, or (open model) dropped.
     pub requests: u64,
+    /// Answers the step expected (its status code).
+    pub successes: u64,
     pub errors: u64,
     pub errors_by_kind: BTreeMap<ErrorKind, u64>,
+    /// `errors / requests`.
     pub error_rate: f64,
+    /// Goodput: successful answers per second of the measured phase.
     pub rps: f64,
-    /// Latency from the intended send time (corrected for coordinated omission in the open model).
+    /// Latency of the successful answers from the intended send time (corrected for
+    /// coordinated omission in the open model).
     pub latency_us: Percentiles,
-    /// Service time: from the actual send to the response.
+    /// Service time of the successful answers: from the actual send to the response.
     pub service_us: Percentiles,
-    /// HDR V2 + deflate, base64: the latency histogram.
+    /// Latency of the errors (dropped sends and connection failures included) from the
+    /// intended send time.
+    pub error_latency_us: Percentiles,
+    /// HDR V2 + deflate, base64: the success latency histogram.
     pub latency_hdr: String,
-    /// HDR V2 + deflate, base64: the service-time histogram.
+    /// HDR V2 + deflate, base64: the success service-time histogram.
     pub service_hdr: String,
+    /// HDR V2 + deflate, base64: the error latency histogram.
+    pub error_hdr: String,
 }
 
-/// One second of the measured phase.
+/// One second of the measured phase, by the time requests *ended*: throughput as the server
+/// delivered it (a stall shows as a gap, then a burst).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Second {
     pub second: u64,
+    /// How much of this second the measured phase covers: 1.0, or less for a partial last one.
+    pub secs: f64,
+    /// Requests that ended in this second (answers, failures and drops).
     pub requests: u64,
     pub errors: u64,
+    /// Percentiles of the successes that ended in this second.
     pub p50_us: u64,
     pub p99_us: u64,
 }
 
-/// Open-model bookkeeping: how well the schedule was kept.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+impl Second {
+    /// Successful answers per second in this second (partial seconds scaled).
+    pub fn goodput(&self) -> f64 {
+        if self.secs > 0.0 { (self.requests - self.errors.min(self.requests)) as f64 / self.secs } else { 0.0 }
+    }
+}
+
+/// Above this send-lag p99 the open-model engine is said not to keep its schedule: the latency
+/// it reports would carry more of its own error than the servers' differences.
+pub const GENERATOR_LAG_LIMIT_US: u64 = 1_000;
+
+/// Open-model bookkeeping: how well the schedule was kept, and the engine's own error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OpenStats {
     /// Mean target rate over the measured phase (requests per second).
     pub target_rps: f64,
-    pub achieved_rps: f64,
-    /// Sends that left more than 1 ms after their intended time (the generator fell behind, or
-    /// waited for one of `max_in_flight` slots); their latency still counts from the intended time.
+    /// Measured-phase requests the schedule called for (up to the end of the run): sent +
+    /// dropped.
+    pub scheduled: u64,
+    /// Measured-phase requests actually sent.
+    pub sent: u64,
+    /// Sends per second of the measured phase (what was offered, whatever came back).
+    pub offered_rps: f64,
+    /// Sends that left more than 1 ms after their intended time (the engine fell behind, or
+    /// the request waited for one of `max_in_flight` slots), each counted once; their latency
+    /// still counts from the intended time.
     pub late_sends: u64,
-    /// Sends skipped because `max_in_flight` requests were in flight and the backlog was full.
+    /// Sends that waited for an in-flight slot (the server held `max_in_flight` requests).
+    pub queued_sends: u64,
+    /// Sends skipped because `max_in_flight` requests were in flight and the backlog was full:
+    /// recorded as errors of kind `dropped`.
     pub dropped_sends: u64,
     pub max_in_flight: usize,
+    /// Send lag (actual send − intended send) of the sends that did not wait for a slot: the
+    /// engine's own pacing error, which is part of every latency it reports.
+    pub send_lag_us: Percentiles,
+    /// HDR V2 + deflate, base64: the send-lag histogram.
+    pub send_lag_hdr: String,
+    /// True when the engine did not keep its schedule (send-lag p99 over
+    /// [`GENERATOR_LAG_LIMIT_US`]): the latency then measures the generator too.
+    pub generator_limited: bool,
 }
 
 /// Everything one run measured.
@@ -93,6 +142,8 @@ pub struct LoadResult {
     pub per_op: BTreeMap<String, Figures>,
     pub series: Vec<Second>,
     pub open: Option<OpenStats>,
+    /// The scenario's `[slo]`, judged; absent when the scenario states none.
+    pub slo: Option<SloReport>,
     /// Set when the run ended early (server died, interrupted): what was measured is kept.
     pub incomplete: Option<String>,
     /// When the measured phase began, in milliseconds since the Unix epoch (so samples taken by
@@ -119,24 +170,22 @@ pub fn decode_histogram(s: &str) -> Result<Histogram<u64>, String> {
     Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("bad HDR histogram: {e:?}"))
 }
 
-fn figures(
-    requests: u64,
-    errors: &BTreeMap<ErrorKind, u64>,
-    latency: &Histogram<u64>,
-    service: &Histogram<u64>,
-    secs: f64,
-) -> Figures {
-    let n_errors = errors.values().sum();
+fn figures(rec: &OpRecord, secs: f64) -> Figures {
+    let errors: u64 = rec.errors.values().sum();
+    let successes = rec.requests.saturating_sub(errors);
     Figures {
-        requests,
-        errors: n_errors,
-        errors_by_kind: errors.clone(),
-        error_rate: if requests == 0 { 0.0 } else { n_errors as f64 / requests as f64 },
-        rps: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
-        latency_us: Percentiles::of(latency),
-        service_us: Percentiles::of(service),
-        latency_hdr: encode_histogram(latency),
-        service_hdr: encode_histogram(service),
+        requests: rec.requests,
+        successes,
+        errors,
+        errors_by_kind: rec.errors.clone(),
+        error_rate: if rec.requests == 0 { 0.0 } else { errors as f64 / rec.requests as f64 },
+        rps: if secs > 0.0 { successes as f64 / secs } else { 0.0 },
+        latency_us: Percentiles::of(&rec.latency),
+        service_us: Percentiles::of(&rec.service),
+        error_latency_us: Percentiles::of(&rec.error_latency),
+        latency_hdr: encode_histogram(&rec.latency),
+        service_hdr: encode_histogram(&rec.service),
+        error_hdr: encode_histogram(&rec.error_latency),
     }
 }
 
@@ -144,28 +193,33 @@ impl LoadResult {
     /// Builds the result from merged recordings of a measured phase of length `measured`.
     pub fn from_recorder(scenario: &str, model: &str, target: &str, rec: &Recorder, measured: Duration) -> Self {
         let secs = measured.as_secs_f64();
-        let (mut latency, mut service) = (new_histogram(), new_histogram());
-        let mut errors = BTreeMap::new();
+        let mut total = OpRecord::default();
         let mut per_op = BTreeMap::new();
         for (op, r) in &rec.ops {
-            let _ = latency.add(&r.latency);
-            let _ = service.add(&r.service);
+            total.requests += r.requests;
+            let _ = total.latency.add(&r.latency);
+            let _ = total.service.add(&r.service);
+            let _ = total.error_latency.add(&r.error_latency);
             for (kind, n) in &r.errors {
-                *errors.entry(*kind).or_default() += n;
+                *total.errors.entry(*kind).or_default() += n;
             }
-            per_op.insert(op.name().to_owned(), figures(r.requests, &r.errors, &r.latency, &r.service, secs));
+            per_op.insert(op.name().to_owned(), figures(r, secs));
         }
+        // Only the seconds the measured phase covers; answers that ended after it are in the
+        // totals but not in the series, and a partial last second says how partial it is.
         let series = rec
             .intervals
             .iter()
             .enumerate()
             .map(|(i, s)| Second {
                 second: i as u64,
+                secs: (secs - i as f64).min(1.0),
                 requests: s.requests,
                 errors: s.errors,
                 p50_us: if s.latency.is_empty() { 0 } else { s.latency.value_at_quantile(0.5) },
                 p99_us: if s.latency.is_empty() { 0 } else { s.latency.value_at_quantile(0.99) },
             })
+            .take_while(|s| s.secs > 0.0)
             .collect();
         LoadResult {
             scenario: scenario.to_owned(),
@@ -173,13 +227,32 @@ impl LoadResult {
             target: target.to_owned(),
             measured_secs: secs,
             warmup_requests: rec.warmup_requests,
-            total: figures(rec.requests(), &errors, &latency, &service, secs),
+            total: figures(&total, secs),
             per_op,
             series,
             open: None,
+            slo: None,
             incomplete: None,
             measure_started_unix_ms: rec.measure_started_unix_ms(),
         }
+    }
+
+    /// Why this run cannot be used as a clean measurement, if it cannot: it ended early, the
+    /// open model dropped sends, or more requests failed than the scenario's error budget allows.
+    pub fn unclean_because(&self) -> Option<String> {
+        if let Some(why) = &self.incomplete {
+            return Some(format!("ended early: {why}"));
+        }
+        if let Some(open) = self.open.as_ref().filter(|o| o.dropped_sends > 0) {
+            return Some(format!(
+                "{} of {} scheduled sends were dropped (the server fell behind the schedule)",
+                open.dropped_sends, open.scheduled
+            ));
+        }
+        if let Some(check) = self.slo.as_ref().and_then(SloReport::error_budget).filter(|c| !c.pass) {
+            return Some(format!("over the error budget: {}", check.describe()));
+        }
+        None
     }
 
     /// A plain-text summary table for a terminal.
@@ -193,13 +266,13 @@ impl LoadResult {
             self.incomplete.as_deref().map(|r| format!(", INCOMPLETE: {r}")).unwrap_or_default()
         );
         out.push_str(&format!(
-            "{:<12} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}\n",
-            "op", "requests", "rps", "errors", "p50 µs", "p99 µs", "p99.9 µs", "max µs"
+            "{:<12} {:>9} {:>11} {:>7} {:>9} {:>9} {:>9} {:>9}\n",
+            "op", "requests", "goodput/s", "errors", "p50 µs", "p99 µs", "p99.9 µs", "max µs"
         ));
         let rows = self.per_op.iter().map(|(k, v)| (k.as_str(), v)).chain([("total", &self.total)]);
         for (name, f) in rows {
             out.push_str(&format!(
-                "{:<12} {:>9} {:>9.1} {:>7} {:>9} {:>9} {:>9} {:>9}\n",
+                "{:<12} {:>9} {:>11.1} {:>7} {:>9} {:>9} {:>9} {:>9}\n",
                 name,
                 f.requests,
                 f.rps,
@@ -210,11 +283,52 @@ impl LoadResult {
                 f.latency_us.max
             ));
         }
+        out.push_str("latency is of successful answers; errors are timed apart\n");
+        if !self.total.errors_by_kind.is_empty() {
+            let kinds: Vec<String> = self.total.errors_by_kind.iter().map(|(k, n)| format!("{k:?} {n}")).collect();
+            out.push_str(&format!(
+                "errors: {} of {} ({:.3}%): {}; their latency p50 {} µs, p99 {} µs\n",
+                self.total.errors,
+                self.total.requests,
+                self.total.error_rate * 100.0,
+                kinds.join(", "),
+                self.total.error_latency_us.p50,
+                self.total.error_latency_us.p99
+            ));
+        }
         if let Some(open) = &self.open {
             out.push_str(&format!(
-                "open model: target {:.1} rps, achieved {:.1} rps, {} late sends, {} dropped (max in flight {})\n",
-                open.target_rps, open.achieved_rps, open.late_sends, open.dropped_sends, open.max_in_flight
+                "open model: target {:.1} rps, offered {:.1}, goodput {:.1}; {} scheduled, {} sent, {} late, {} queued for a slot, {} dropped (max in flight {})\n",
+                open.target_rps,
+                open.offered_rps,
+                self.total.rps,
+                open.scheduled,
+                open.sent,
+                open.late_sends,
+                open.queued_sends,
+                open.dropped_sends,
+                open.max_in_flight
             ));
+            out.push_str(&format!(
+                "generator send lag: p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs{}\n",
+                open.send_lag_us.p50,
+                open.send_lag_us.p99,
+                open.send_lag_us.p999,
+                open.send_lag_us.max,
+                if open.generator_limited {
+                    format!(
+                        "  WARNING: the generator did not keep its schedule (p99 over {GENERATOR_LAG_LIMIT_US} µs): the latency measures it too"
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if let Some(slo) = &self.slo {
+            out.push_str(&format!("SLO {}: {}\n", if slo.pass { "met" } else { "BROKEN" }, slo.describe()));
+        }
+        if let Some(why) = self.unclean_because() {
+            out.push_str(&format!("not a clean run: {why}\n"));
         }
         out
     }
@@ -226,7 +340,7 @@ mod tests {
 
     #[test]
     fn histograms_round_trip_through_base64() {
-        let mut h = new_histogram();
+        let mut h = crate::record::new_histogram();
         for v in [100, 250, 1_000, 50_000] {
             h.record(v).expect("in range");
         }

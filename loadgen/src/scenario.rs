@@ -158,11 +158,14 @@ pub struct Params {
     pub description_len: Option<u32>,
 }
 
-/// Service-level objective: used by the CI gate and by saturation search.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// Service-level objective, judged on every run (see [`crate::slo`]): p99 and p99.9 of the
+/// successful answers' latency, and the share of scheduled requests that failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {
     pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    /// 0.001 = at most one request in a thousand may fail. A run over it is not clean.
     pub max_error_rate: Option<f64>,
 }
 
@@ -355,7 +358,28 @@ impl Scenario {
         if needs_users && data.users == 0 {
             return Err(fail(None, "`data.users` must be at least 1: the steps need signed-in users".into()));
         }
-        let slo = raw.slo.map(Spanned::into_inner).unwrap_or_default();
+        let slo = match raw.slo {
+            Some(slo) => {
+                let span = slo.span();
+                let slo = slo.into_inner();
+                for (field, value) in [("p99_ms", slo.p99_ms), ("p999_ms", slo.p999_ms)] {
+                    if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                        return Err(fail(
+                            Some(span),
+                            format!("`slo.{field}` must be a positive number of milliseconds, found {v}"),
+                        ));
+                    }
+                }
+                if let Some(v) = slo.max_error_rate.filter(|v| !(0.0..=1.0).contains(v)) {
+                    return Err(fail(
+                        Some(span),
+                        format!("`slo.max_error_rate` must be a share from 0 to 1, found {v}"),
+                    ));
+                }
+                slo
+            }
+            None => Slo::default(),
+        };
         Ok(Scenario {
             name: name.to_owned(),
             description: raw.description,

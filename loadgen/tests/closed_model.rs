@@ -42,7 +42,10 @@ async fn closed_scenarios_run_with_zero_errors_on_both_servers() {
             assert_eq!(result.measured_secs, 1.0, "{on}");
             assert!(result.warmup_requests > 0, "warm-up requests are counted apart: {on}");
             assert_eq!(result.series.len(), 1, "only the 1 s measured phase is recorded: {on}");
-            assert_eq!(result.series[0].requests, result.total.requests, "{on}");
+            // The series counts answers by when they ended: the last request of each user may
+            // end after the phase, and is in the totals only.
+            let in_series = result.series[0].requests;
+            assert!(in_series <= result.total.requests && in_series + 4 >= result.total.requests, "{on}");
             for step in &scenario.steps {
                 let op =
                     result.per_op.get(step.op.name()).unwrap_or_else(|| panic!("{} missing: {on}", step.op.name()));
@@ -79,7 +82,15 @@ async fn a_stall_hides_in_the_closed_tail_but_shows_in_the_open_one() {
     server.abort();
 
     let (c, o) = (closed.total.latency_us, open.total.latency_us);
-    assert_eq!((closed.total.errors, open.total.errors), (0, 0), "{}{}", closed.summary_table(), open.summary_table());
+    // The open run drops what its one-slot backlog cannot hold during the stall; nothing else fails.
+    let dropped = open.open.as_ref().map_or(0, |o| o.dropped_sends);
+    assert_eq!(
+        (closed.total.errors, open.total.errors),
+        (0, dropped),
+        "{}{}",
+        closed.summary_table(),
+        open.summary_table()
+    );
     // With more than 1000 samples, one slow sample lies beyond the 99.9th percentile.
     assert!(closed.total.requests > 1500, "the premise: enough closed samples\n{}", closed.summary_table());
     assert!(c.max >= stall_us, "the closed run met the stall too: max {} µs", c.max);

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 mod support;
-use support::{dying_server, scenarios_dir, shipped, stalling_server};
+use support::{dying_server, half_failing_server, scenarios_dir, shipped, stalling_server};
 
 use taskbench_conformance::{Framework, spawn_app};
+use taskbench_loadgen::record::ErrorKind;
+use taskbench_loadgen::result::decode_histogram;
 use taskbench_loadgen::scenario::{LoadModel, Rate};
 use taskbench_loadgen::{LoadError, Scenario, run_open_via_api};
 
@@ -47,6 +49,13 @@ async fn open_scenarios_run_with_zero_errors_on_both_servers() {
             assert_eq!(result.total.errors, 0, "{name} on {}:\n{}", framework.name(), result.summary_table());
             assert!(result.warmup_requests > 0, "warm-up requests are counted apart");
             assert!(!result.series.is_empty() && result.total.latency_hdr.len() > 10);
+            let open = result.open.as_ref().expect("open stats");
+            assert_eq!(open.scheduled, result.total.requests, "every scheduled request is accounted for");
+            assert_eq!(open.sent, open.scheduled, "{name}: nothing dropped at 150 rps");
+            let lag = decode_histogram(&open.send_lag_hdr).expect("send-lag histogram");
+            assert_eq!(lag.len(), open.sent - open.queued_sends, "every unqueued send's lag is recorded");
+            assert!(result.slo.as_ref().is_some_and(|s| s.checks.len() >= 2), "the [slo] is judged: {:?}", result.slo);
+            assert_eq!(result.unclean_because(), None, "{name}: {}", result.summary_table());
         }
     }
 }
@@ -105,4 +114,52 @@ async fn a_server_that_dies_mid_run_ends_it_with_the_partial_result() {
     assert!(result.total.requests > 100, "what was measured before is kept: {}", result.summary_table());
     assert!(result.total.errors > 0, "the failures are counted: {}", result.summary_table());
     assert!(result.measured_secs < 9.0, "ended early: {}", result.measured_secs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_server_with_a_full_backlog_loses_no_request_from_the_figures() {
+    // Everything stalls for 1.5 s at 400 rps with one slot: 600 sends fall due, the backlog
+    // holds 64, the rest are dropped.
+    let (url, server) = stalling_server(Duration::from_millis(1500)).await;
+    let mut scenario = brief(shipped("plaintext-floor"), 400.0, 3);
+    scenario.load.warmup = Duration::ZERO;
+    scenario.load.model = LoadModel::Open { rate: Rate::Fixed(400.0), max_in_flight: 1 };
+    let result = run_open_via_api(&scenario, &url).await.expect("run");
+    server.abort();
+    let open = result.open.clone().expect("open stats");
+    let table = result.summary_table();
+    assert!(open.dropped_sends > 100, "sends were dropped during the stall: {table}");
+    assert_eq!(open.scheduled, 1200, "3 s at 400 rps: {table}");
+    let (ok, failed) = (
+        decode_histogram(&result.total.latency_hdr).expect("success histogram").len(),
+        decode_histogram(&result.total.error_hdr).expect("error histogram").len(),
+    );
+    assert_eq!(ok + failed, open.scheduled, "histogram counts add up to the schedule: {table}");
+    assert_eq!(open.sent + open.dropped_sends, open.scheduled, "{table}");
+    assert_eq!(result.total.errors_by_kind.get(&ErrorKind::Dropped), Some(&open.dropped_sends), "{table}");
+    assert_eq!(result.total.requests, open.scheduled);
+    assert!(result.unclean_because().is_some_and(|w| w.contains("dropped")), "a run with drops is not clean: {table}");
+    assert!(open.late_sends <= open.sent, "late sends are counted once each: {open:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_answers_are_not_throughput_and_break_the_slo() {
+    let (url, server) = half_failing_server().await;
+    let scenario = brief(shipped("plaintext-floor"), 300.0, 2);
+    let result = run_open_via_api(&scenario, &url).await.expect("run");
+    server.abort();
+    let table = result.summary_table();
+    let total = &result.total;
+    assert_eq!(total.successes + total.errors, total.requests, "{table}");
+    let half = total.requests / 2;
+    assert!(total.errors.abs_diff(half) <= 2 && total.successes.abs_diff(half) <= 2, "{table}");
+    let goodput = total.successes as f64 / result.measured_secs;
+    assert!((total.rps - goodput).abs() < 1e-6, "rps counts successes only: {} vs {goodput}", total.rps);
+    assert_eq!(decode_histogram(&total.latency_hdr).expect("hdr").len(), total.successes, "errors kept out");
+    assert_eq!(decode_histogram(&total.error_hdr).expect("hdr").len(), total.errors);
+    assert_eq!(total.errors_by_kind.get(&ErrorKind::Status5xx), Some(&total.errors));
+    let slo = result.slo.as_ref().expect("plaintext-floor has an [slo]");
+    assert!(!slo.pass, "a 50% error rate breaks a zero error budget: {}", slo.describe());
+    assert!(result.unclean_because().is_some_and(|w| w.contains("error budget")), "{table}");
+    assert!(table.contains("SLO BROKEN"), "{table}");
 }

@@ -17,6 +17,7 @@ pub fn measure_slug(metric: Metric) -> &'static str {
         Metric::P50 => "latency-p50",
         Metric::P99 => "latency-p99",
         Metric::PeakRss => "peak-rss",
+        Metric::ErrorRate => "error-rate",
     }
 }
 

@@ -6,6 +6,11 @@
 //! its 95% interval lies entirely on the worse side of zero. Requiring both keeps the gate quiet
 //! on noise (a wide interval straddles zero) and on real but tolerated changes (inside the
 //! threshold), and loud on a clear loss.
+//!
+//! Error rates are compared in absolute terms (a baseline of zero errors has no relative
+//! change): a regression when every clean new repeat failed more often than every clean
+//! baseline repeat and the medians differ by more than [`ERROR_RATE_TOLERANCE`]. A new run whose
+//! repeats all broke the error budget has no clean run at all and fails the gate outright.
 
 use serde::Serialize;
 
@@ -16,6 +21,9 @@ use crate::{stats, summary};
 mod markdown;
 
 use markdown::{interval, percent};
+
+/// Absolute increase in error rate tolerated by the gate: 0.1 percentage point.
+pub const ERROR_RATE_TOLERANCE: f64 = 0.001;
 
 /// The default `--max-regression`: 5%.
 pub const DEFAULT_MAX_REGRESSION: f64 = 0.05;
@@ -45,9 +53,13 @@ pub enum Metric {
     P99,
     #[serde(rename = "server_peak_rss_bytes")]
     PeakRss,
+    /// Compared in absolute terms: `change` and its interval are differences of rates.
+    #[serde(rename = "error_rate")]
+    ErrorRate,
 }
 
 impl Metric {
+    /// The metrics compared relatively (new / baseline).
     pub const ALL: [Metric; 4] = [Metric::Rps, Metric::P50, Metric::P99, Metric::PeakRss];
 
     /// The name [`summary::metric_values`] knows it by.
@@ -57,6 +69,7 @@ impl Metric {
             Metric::P50 => "p50_us",
             Metric::P99 => "p99_us",
             Metric::PeakRss => "server_peak_rss_bytes",
+            Metric::ErrorRate => "error_rate",
         }
     }
 
@@ -67,6 +80,7 @@ impl Metric {
             Metric::P50 => "p50",
             Metric::P99 => "p99",
             Metric::PeakRss => "peak RSS",
+            Metric::ErrorRate => "error rate",
         }
     }
 
@@ -82,6 +96,7 @@ impl Metric {
             Metric::Rps => format!("{value:.1} req/s"),
             Metric::P50 | Metric::P99 => format!("{:.3} ms", value / 1000.0),
             Metric::PeakRss => format!("{:.1} MiB", value / 1_048_576.0),
+            Metric::ErrorRate => format!("{:.3}%", value * 100.0),
         }
     }
 }
@@ -283,10 +298,7 @@ fn compare_framework(
     }
     let new_repeats = summary::clean_runs(next, fw).len();
     if new_repeats == 0 {
-        let why = runs
-            .iter()
-            .find_map(|r| r.error.clone().or_else(|| r.load.as_ref().and_then(|l| l.incomplete.clone())))
-            .unwrap_or_else(|| "nothing measured".to_owned());
+        let why = runs.iter().find_map(|r| r.unclean_because()).unwrap_or_else(|| "nothing measured".to_owned());
         out.failures.push(format!(
             "{pair}: the new run has no clean runs ({} run(s), first problem: {why}) where the baseline has {base_repeats}",
             runs.len()
@@ -329,6 +341,42 @@ fn compare_framework(
             verdict,
         });
     }
+    error_rate_row(out, base, next, fw);
+}
+
+/// The absolute error-rate comparison (see the module documentation).
+fn error_rate_row(out: &mut Comparison, base: &ScenarioResult, next: &ScenarioResult, fw: &str) {
+    let b = summary::metric_values(base, fw, Metric::ErrorRate.key());
+    let n = summary::metric_values(next, fw, Metric::ErrorRate.key());
+    if b.is_empty() || n.is_empty() {
+        return;
+    }
+    let range = |v: &[f64]| (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max));
+    let ((b_min, b_max), (n_min, n_max)) = (range(&b), range(&n));
+    let change = stats::median(&n) - stats::median(&b);
+    let (ci_low, ci_high) = (n_min - b_max, n_max - b_min);
+    let verdict = if ci_low > 0.0 && change > ERROR_RATE_TOLERANCE {
+        Verdict::Regression
+    } else if ci_high < 0.0 && -change > ERROR_RATE_TOLERANCE {
+        Verdict::Improvement
+    } else if ci_low > 0.0 || ci_high < 0.0 {
+        Verdict::WithinThreshold
+    } else {
+        Verdict::NoSignificantChange
+    };
+    out.rows.push(Row {
+        scenario: base.name.clone(),
+        framework: fw.to_owned(),
+        metric: Metric::ErrorRate,
+        baseline_median: stats::median(&b),
+        new_median: Some(stats::median(&n)),
+        change: Some(change),
+        ci_low: Some(ci_low),
+        ci_high: Some(ci_high),
+        baseline_repeats: b.len(),
+        new_repeats: n.len(),
+        verdict,
+    });
 }
 
 /// How much worse a relative change is for `metric` (negative: better).

@@ -123,6 +123,7 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
         let _ = latency.add(&h);
         series.push(Second {
             second,
+            secs: 1.0,
             requests: requests / secs,
             errors: 0,
             p50_us: h.value_at_quantile(0.5),
@@ -133,14 +134,17 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
     let hdr = encode_histogram(&latency);
     let figures = Figures {
         requests,
+        successes: requests,
         errors: 0,
         errors_by_kind: BTreeMap::new(),
         error_rate: 0.0,
         rps,
         latency_us: percentiles,
         service_us: percentiles,
+        error_latency_us: Percentiles::default(),
         latency_hdr: hdr.clone(),
         service_hdr: hdr,
+        error_hdr: encode_histogram(&new_histogram()),
     };
     let load = LoadResult {
         scenario: scenario.to_owned(),
@@ -152,6 +156,7 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
         per_op: BTreeMap::from([("list_tasks".to_owned(), figures)]),
         series,
         open: None,
+        slo: None,
         incomplete: None,
         measure_started_unix_ms: None,
     };
@@ -170,7 +175,9 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
     let stats = |peak: u64, cores: f64| ProcessStats {
         pids: vec![1000 + position],
         peak_rss_bytes: peak,
+        sampled_peak_rss_bytes: peak,
         mean_rss_bytes: peak - 50_000,
+        idle_rss_bytes: None,
         cpu_seconds: cores * secs as f64,
         mean_cpu_cores: cores,
         cpu_ms_per_1k_requests: Some(cores * secs as f64 * 1000.0 / requests.max(1) as f64 * 1000.0),

@@ -11,7 +11,12 @@ use serde::{Deserialize, Serialize};
 use taskbench_loadgen::LoadResult;
 
 /// The version of this document's layout.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2: `rps` is goodput (successful answers only) with errors timed in their own
+/// histogram; dropped open-model sends are errors; the `[slo]` is judged per run; the open
+/// model records its send lag; series are binned by completion time; CPU comes from CPU-time
+/// deltas, server peak memory from the kernel's high-water mark, Postgres memory as PSS.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One `taskbench run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -143,9 +148,21 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// Whether this run measured a complete, error-free phase.
+    /// Whether this run measured a complete phase that can be used: no failure, not ended early,
+    /// no dropped sends, errors within the scenario's budget.
     pub fn is_clean(&self) -> bool {
-        self.error.is_none() && self.load.as_ref().is_some_and(|l| l.incomplete.is_none())
+        self.unclean_because().is_none()
+    }
+
+    /// Why this run is left out of the medians, if it is.
+    pub fn unclean_because(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(format!("error: {e}"));
+        }
+        match &self.load {
+            None => Some("no measurement".to_owned()),
+            Some(load) => load.unclean_because(),
+        }
     }
 }
 
@@ -154,20 +171,31 @@ impl RunRecord {
 pub struct ProcessStats {
     /// Processes counted (for Postgres: the postmaster and every backend).
     pub pids: Vec<u32>,
+    /// Peak memory: for the server and the load generator the kernel's high-water mark
+    /// (`VmHWM`, read when the measured phase ends: every allocation since the process started,
+    /// warm-up included, however brief); for Postgres the highest sampled PSS (shared buffers
+    /// counted once, split between the processes that map them).
     pub peak_rss_bytes: u64,
+    /// Highest sampled memory within the measured phase (RSS; PSS for Postgres).
+    pub sampled_peak_rss_bytes: u64,
+    /// Mean sampled memory within the measured phase (RSS; PSS for Postgres).
     pub mean_rss_bytes: u64,
-    /// CPU time used during the measured phase, all threads and processes of the role.
+    /// Memory once ready and before any load (server only: what the seeds' tables quote).
+    pub idle_rss_bytes: Option<u64>,
+    /// CPU time used during the measured phase, all threads and processes of the role, from
+    /// CPU-time counters interpolated at the phase's exact start and end.
     pub cpu_seconds: f64,
     /// Mean CPU use in cores (1.0 = one core busy all the time).
     pub mean_cpu_cores: f64,
-    /// CPU milliseconds per 1000 requests measured.
+    /// CPU milliseconds per 1000 successful requests.
     pub cpu_ms_per_1k_requests: Option<f64>,
     /// CPUs the role may run on (its affinity), or all of the machine's.
     pub allotted_cpus: usize,
 }
 
 /// A moment of the run. `t_ms` counts from the start of the measured phase (negative during the
-/// warm-up). CPU is in percent of one core; memory is resident set size in bytes.
+/// warm-up). CPU is in percent of one core since the previous sample (CPU-time delta over the
+/// true time between readings); memory is resident set size in bytes (PSS for Postgres).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Sample {
     pub t_ms: i64,
@@ -215,6 +243,17 @@ pub struct FrameworkSummary {
     pub error_rate: Estimate,
     pub server_peak_rss_bytes: Estimate,
     pub server_cpu_ms_per_1k_requests: Option<Estimate>,
+    /// How many clean runs met the scenario's `[slo]`; absent when it states none.
+    pub slo: Option<SloTally>,
+    /// Open model: the engine's send-lag p99 in µs (its own error, part of every latency).
+    pub send_lag_p99_us: Option<Estimate>,
+}
+
+/// Runs that met their SLO, of those judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SloTally {
+    pub met: usize,
+    pub judged: usize,
 }
 
 /// `numerator / denominator` of a metric's medians, with a bootstrap 95% interval.

@@ -141,8 +141,16 @@ pub fn terminal_summary(results: &Results) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<12} {:>28} {:>8} {:>8} {:>9} {:>9} {:>13}",
-            "framework", "RPS median [min–max]", "p50 ms", "p99 ms", "p99.9 ms", "errors", "peak RSS MiB"
+            "{:<12} {:>28} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>10}",
+            "framework",
+            "goodput/s median [min–max]",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "errors",
+            "SLO met",
+            "peak RSS MiB",
+            "lag p99 ms"
         );
         for fw in frameworks(results, scenario) {
             let s = scenario.summary.as_ref().and_then(|s| s.frameworks.iter().find(|f| f.framework == fw));
@@ -153,17 +161,21 @@ pub fn terminal_summary(results: &Results) -> String {
             let rps = format!("{} [{}–{}]", num(s.rps.median, 1), num(s.rps.min, 1), num(s.rps.max, 1));
             let _ = writeln!(
                 out,
-                "{fw:<12} {rps:>28} {:>8} {:>8} {:>9} {:>9} {:>13}",
+                "{fw:<12} {rps:>28} {:>8} {:>8} {:>9} {:>9} {:>8} {:>13} {:>10}",
                 us_ms(&s.p50_us),
                 us_ms(&s.p99_us),
                 us_ms(&s.p999_us),
                 percent(s.error_rate.median),
-                mib(s.server_peak_rss_bytes.median)
+                sections::slo_tally(s.slo.as_ref()),
+                mib(s.server_peak_rss_bytes.median),
+                s.send_lag_p99_us.as_ref().map_or("–".to_owned(), us_ms)
             );
         }
-        let unclean = scenario.runs.iter().filter(|r| !r.is_clean()).count();
-        if unclean > 0 {
-            let _ = writeln!(out, "{unclean} run(s) incomplete or failed, left out of the medians");
+        for run in &scenario.runs {
+            if let Some(why) = run.unclean_because() {
+                let _ =
+                    writeln!(out, "{} repeat {} not clean, left out of the medians: {why}", run.framework, run.repeat);
+            }
         }
         match &scenario.summary {
             Some(s) => {

@@ -1,7 +1,9 @@
 //! From runs to conclusions: which roles were saturated (bottleneck honesty), each framework's
 //! medians over its clean repeats, framework ratios with confidence intervals, and the verdict.
 
-use crate::model::{Bottleneck, CpuPlan, FrameworkSummary, Ratio, RunRecord, Sample, ScenarioResult, Summary};
+use crate::model::{
+    Bottleneck, CpuPlan, FrameworkSummary, Ratio, RunRecord, Sample, ScenarioResult, SloTally, Summary,
+};
 use crate::stats;
 
 /// Mean CPU at or above this share of a role's allotment, over the measured phase, counts as
@@ -76,6 +78,7 @@ fn metric(run: &RunRecord, name: &str) -> Option<f64> {
         "error_rate" => load.total.error_rate,
         "server_peak_rss_bytes" => run.resources.get("server")?.peak_rss_bytes as f64,
         "server_cpu_ms_per_1k_requests" => run.resources.get("server")?.cpu_ms_per_1k_requests?,
+        "send_lag_p99_us" => load.open.as_ref()?.send_lag_us.p99 as f64,
         _ => return None,
     })
 }
@@ -101,6 +104,8 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], seed: u64) ->
         }
         let est = |name: &str, k: u64| stats::estimate(&values(&runs, |r| metric(r, name)), seed ^ (i as u64) << 8 ^ k);
         let cpu = values(&runs, |r| metric(r, "server_cpu_ms_per_1k_requests"));
+        let lag = values(&runs, |r| metric(r, "send_lag_p99_us"));
+        let judged: Vec<bool> = runs.iter().filter_map(|r| r.load.as_ref()?.slo.as_ref().map(|s| s.pass)).collect();
         summaries.push(FrameworkSummary {
             framework: fw.clone(),
             clean_runs: runs.len(),
@@ -113,6 +118,9 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], seed: u64) ->
             error_rate: est("error_rate", 7),
             server_peak_rss_bytes: est("server_peak_rss_bytes", 8),
             server_cpu_ms_per_1k_requests: (!cpu.is_empty()).then(|| stats::estimate(&cpu, seed ^ 9)),
+            slo: (!judged.is_empty())
+                .then(|| SloTally { met: judged.iter().filter(|p| **p).count(), judged: judged.len() }),
+            send_lag_p99_us: (!lag.is_empty()).then(|| stats::estimate(&lag, seed ^ 10)),
         });
     }
     if summaries.is_empty() {
@@ -164,7 +172,7 @@ fn verdict(scenario: &ScenarioResult, ratios: &[Ratio], limited_by: &[String]) -
         || scenario.runs.iter().filter(|x| x.is_clean() && x.framework == r.denominator).count() < 2
     {
         return format!(
-            "{what} ratio {} / {} = {:.3} from a single clean repeat ({repeats} run): no confidence interval, so no              conclusion; use --repeats 3 or more.",
+            "{what} ratio {} / {} = {:.3} from a single clean repeat ({repeats} run): no confidence interval, so no conclusion; use --repeats 3 or more.",
             r.numerator, r.denominator, r.ratio
         );
     }

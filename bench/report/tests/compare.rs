@@ -45,7 +45,7 @@ fn identical_runs_pass_with_no_significant_change() {
     let base = baseline();
     let c = check(&base, &base.clone());
     assert!(!c.failed(), "{}", c.markdown());
-    assert_eq!(c.rows.len(), 8, "two frameworks x four metrics");
+    assert_eq!(c.rows.len(), 10, "two frameworks x five metrics");
     assert!(c.rows.iter().all(|r| r.verdict == Verdict::NoSignificantChange && r.change == Some(0.0)), "{c:#?}");
     assert!(c.notes.is_empty() && c.failures.is_empty() && c.missing.is_empty(), "{c:#?}");
     let md = c.markdown();
@@ -178,7 +178,7 @@ fn an_incomplete_new_run_or_one_without_clean_runs_fails_with_the_reason() {
     assert!(c.failed());
     let md = c.markdown();
     assert!(
-        md.contains("**Failed:** crud-mix/actix: the new run has no clean runs (5 run(s), first problem: the server exited with status 101) where the baseline has 5"),
+        md.contains("**Failed:** crud-mix/actix: the new run has no clean runs (5 run(s), first problem: error: the server exited with status 101) where the baseline has 5"),
         "{md}"
     );
 }
@@ -216,4 +216,30 @@ fn runs_made_differently_are_compared_with_a_warning() {
 fn the_same_inputs_give_the_same_verdicts_and_intervals() {
     let (base, new) = (baseline(), run(axum(), actix(), 7));
     assert_eq!(check(&base, &new), check(&base, &new));
+}
+
+/// Sets each repeat's error rate of `framework`, in order.
+fn set_error_rate(results: &mut Results, framework: &str, values: &[f64]) {
+    let runs = results.scenarios[0].runs.iter_mut().filter(|r| r.framework == framework);
+    for (run, v) in runs.zip(values) {
+        run.load.as_mut().expect("measured").total.error_rate = *v;
+    }
+}
+
+#[test]
+fn an_error_rate_increase_is_a_regression_even_from_zero() {
+    let base = baseline();
+    let mut new = base.clone();
+    // 0.5% errors in every new repeat where the baseline had none: still clean (no budget in
+    // these constructed runs), and throughput unchanged, but worse.
+    set_error_rate(&mut new, "actix", &[0.005, 0.006, 0.004, 0.005, 0.005]);
+    let c = check(&base, &new);
+    assert!(c.failed(), "{}", c.markdown());
+    assert_eq!(row(&c, "actix", Metric::ErrorRate), Verdict::Regression);
+    assert_eq!(row(&c, "axum", Metric::ErrorRate), Verdict::NoSignificantChange);
+    // A tiny increase, within 0.1 point, is tolerated.
+    set_error_rate(&mut new, "actix", &[0.0004, 0.0005, 0.0003, 0.0004, 0.0004]);
+    let c = check(&base, &new);
+    assert_eq!(row(&c, "actix", Metric::ErrorRate), Verdict::WithinThreshold, "{}", c.markdown());
+    assert!(!c.failed(), "{}", c.markdown());
 }

@@ -510,6 +510,8 @@ impl Runner<'_> {
         record: &mut RunRecord,
     ) -> Result<(), String> {
         let server = Server::start(&self.server_spec(framework, url, logs.join(format!("{stem}-server.log")))).await?;
+        // Ready and not yet loaded: what a server costs just by running.
+        let idle_server_rss = sampler::vm_rss(server.pid);
         let loadgen = match Loadgen::start(
             path,
             &server.base_url,
@@ -530,7 +532,7 @@ impl Runner<'_> {
         let sampling = tokio::spawn(sampler::sample(watched, self.args.sample_interval, stop_rx));
         let end = loadgen.finish(interrupt).await;
         let _ = stop_tx.send(());
-        let readings = sampling.await.unwrap_or_default();
+        let (readings, hwm) = sampling.await.unwrap_or_default();
         server.stop().await;
         let load = match end {
             LoadgenEnd::Result(load) => load,
@@ -547,13 +549,34 @@ impl Runner<'_> {
         .map(|(role, set)| (role, set.map_or_else(|| self.results.environment.machine.logical_cpus, Vec::len)))
         .collect();
         record.samples = sampler::samples(&readings, start);
-        record.resources = sampler::stats(&readings, start, start + measured_ms, load.total.requests, &allotted);
+        let window = sampler::Window {
+            start_ms: start,
+            end_ms: start + measured_ms,
+            successes: load.total.successes,
+            allotted: &allotted,
+            hwm: &hwm,
+            idle_server_rss,
+        };
+        record.resources = sampler::stats(&readings, &window);
         record.bottlenecks = taskbench_report::summary::bottlenecks(
             &record.samples,
             measured_ms as i64,
             &self.plan.cpus,
             self.results.environment.machine.logical_cpus,
         );
+        if let Some(open) = load.open.as_ref().filter(|o| o.generator_limited)
+            && !record.bottlenecks.iter().any(|b| b.role == "loadgen")
+        {
+            record.bottlenecks.push(taskbench_report::model::Bottleneck {
+                role: "loadgen".into(),
+                utilisation: record.resources.get("loadgen").map_or(0.0, |s| s.mean_cpu_cores / s.allotted_cpus as f64),
+                detail: format!(
+                    "the open-model engine did not keep its schedule: send lag p99 {} µs (limit {} µs)",
+                    open.send_lag_us.p99,
+                    taskbench_loadgen::result::GENERATOR_LAG_LIMIT_US
+                ),
+            });
+        }
         record.load = Some(*load);
         Ok(())
     }

@@ -1,8 +1,16 @@
-//! Resource sampling during a run: resident memory and CPU of the server, Postgres (the
-//! postmaster and every backend) and the load generator, every `interval`, with `sysinfo`.
+//! Resource sampling during a run: memory and CPU time of the server, Postgres (the postmaster
+//! and every backend) and the load generator, every `interval`, with `sysinfo`, plus what
+//! sampling cannot see, read from `/proc`: the kernel's memory high-water mark (`VmHWM`) and,
+//! for Postgres, proportional set size (`Pss` in `smaps_rollup`), so shared buffers are counted
+//! once instead of once per backend that touched them.
+//!
+//! CPU is never sysinfo's per-sample percentage (its machine-wide denominator refreshes at most
+//! every 200 ms, so short or late ticks read wrong): each reading keeps the accumulated CPU
+//! time and a monotonic timestamp, and every figure is a difference of CPU time over the true
+//! time between two readings, interpolated at the measured phase's exact start and end.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use taskbench_report::model::{ProcessStats, Sample};
@@ -16,112 +24,182 @@ pub(crate) struct Watched {
     pub(crate) postgres: Option<u32>,
 }
 
-/// One raw reading: per role, RSS, CPU % since the last reading, and accumulated CPU ms.
+/// The roles sampled.
+pub(crate) const ROLES: [&str; 3] = ["server", "postgres", "loadgen"];
+
+/// One raw reading: per role, memory and accumulated CPU time.
 #[derive(Debug, Clone)]
 pub(crate) struct Reading {
     pub(crate) unix_ms: u64,
-    roles: BTreeMap<&'static str, RoleReading>,
+    /// Microseconds since the sampler started, on the monotonic clock.
+    pub(crate) mono_us: u64,
+    pub(crate) roles: BTreeMap<&'static str, RoleReading>,
 }
 
 #[derive(Debug, Clone, Default)]
-struct RoleReading {
-    pids: Vec<u32>,
-    rss: u64,
-    cpu_pct: f32,
-    cpu_ms: u64,
+pub(crate) struct RoleReading {
+    pub(crate) pids: Vec<u32>,
+    /// RSS; for Postgres, PSS.
+    pub(crate) mem: u64,
+    pub(crate) cpu_ms: u64,
 }
 
-/// Samples `watched` every `interval` until `stop` fires; returns the readings.
+/// Samples `watched` every `interval` until `stop` fires; returns the readings, and the
+/// high-water marks of the server and the load generator read just before stopping.
 pub(crate) async fn sample(
     watched: Watched,
     interval: Duration,
     mut stop: tokio::sync::oneshot::Receiver<()>,
-) -> Vec<Reading> {
+) -> (Vec<Reading>, BTreeMap<&'static str, u64>) {
     let mut system = System::new();
     let mut readings = Vec::new();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let origin = Instant::now();
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {}
         }
-        system.refresh_processes_specifics(
-            ProcessesToUpdate::All,
-            true,
-            ProcessRefreshKind::nothing().with_cpu().with_memory(),
-        );
-        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let mut roles = BTreeMap::new();
-        roles.insert("server", read(&system, &[watched.server]));
-        roles.insert("loadgen", read(&system, &[watched.loadgen]));
-        if let Some(postmaster) = watched.postgres {
-            let pm = Pid::from_u32(postmaster);
-            let mut pids = vec![postmaster];
-            pids.extend(system.processes().iter().filter(|(_, p)| p.parent() == Some(pm)).map(|(pid, _)| pid.as_u32()));
-            roles.insert("postgres", read(&system, &pids));
-        }
-        readings.push(Reading { unix_ms, roles });
+        readings.push(read_now(&mut system, watched, origin));
     }
-    readings
+    // One last reading at the stop, so the window's end is bracketed.
+    readings.push(read_now(&mut system, watched, origin));
+    let hwm = [("server", watched.server), ("loadgen", watched.loadgen)]
+        .into_iter()
+        .filter_map(|(role, pid)| Some((role, vm_hwm(pid)?)))
+        .collect();
+    (readings, hwm)
 }
 
-fn read(system: &System, pids: &[u32]) -> RoleReading {
+fn read_now(system: &mut System, watched: Watched, origin: Instant) -> Reading {
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::All,
+        true,
+        ProcessRefreshKind::nothing().with_cpu().with_memory(),
+    );
+    let mono_us = origin.elapsed().as_micros() as u64;
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut roles = BTreeMap::new();
+    roles.insert("server", read(system, &[watched.server], false));
+    roles.insert("loadgen", read(system, &[watched.loadgen], false));
+    if let Some(postmaster) = watched.postgres {
+        let pm = Pid::from_u32(postmaster);
+        let mut pids = vec![postmaster];
+        pids.extend(system.processes().iter().filter(|(_, p)| p.parent() == Some(pm)).map(|(pid, _)| pid.as_u32()));
+        roles.insert("postgres", read(system, &pids, true));
+    }
+    Reading { unix_ms, mono_us, roles }
+}
+
+fn read(system: &System, pids: &[u32], pss: bool) -> RoleReading {
     let mut r = RoleReading::default();
     for &pid in pids {
         if let Some(p) = system.process(Pid::from_u32(pid)) {
             r.pids.push(pid);
-            r.rss += p.memory();
-            r.cpu_pct += p.cpu_usage();
+            r.mem +=
+                if pss { proc_kib(pid, "smaps_rollup", "Pss:").map_or(p.memory(), |k| k * 1024) } else { p.memory() };
             r.cpu_ms += p.accumulated_cpu_time();
         }
     }
     r
 }
 
-/// Turns readings into samples timed from the start of the measured phase. The first reading
-/// has no CPU figure yet (CPU use is a difference between readings), so it is dropped.
+/// A `Key:   123 kB` line of `/proc/PID/FILE`, in KiB.
+fn proc_kib(pid: u32, file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix(key)?.trim().strip_suffix("kB")?.trim().parse().ok())
+}
+
+/// The kernel's resident-memory high-water mark of `pid`, in bytes.
+pub(crate) fn vm_hwm(pid: u32) -> Option<u64> {
+    proc_kib(pid, "status", "VmHWM:").map(|k| k * 1024)
+}
+
+/// The resident memory of `pid` now, in bytes.
+pub(crate) fn vm_rss(pid: u32) -> Option<u64> {
+    proc_kib(pid, "status", "VmRSS:").map(|k| k * 1024)
+}
+
+/// Turns readings into samples timed from the start of the measured phase, each with the CPU
+/// used since the previous reading over the true time between them (the first reading has no
+/// predecessor and is dropped).
 pub(crate) fn samples(readings: &[Reading], measure_start_unix_ms: u64) -> Vec<Sample> {
     readings
-        .iter()
-        .skip(1)
-        .map(|r| {
-            let role = |name: &str| r.roles.get(name);
+        .windows(2)
+        .map(|pair| {
+            let (a, b) = (&pair[0], &pair[1]);
+            let secs = b.mono_us.saturating_sub(a.mono_us) as f64 / 1e6;
+            let pct = |role: &str| {
+                let (x, y) = (a.roles.get(role)?, b.roles.get(role)?);
+                let cpu = y.cpu_ms.saturating_sub(x.cpu_ms) as f64 / 1000.0;
+                Some(if secs > 0.0 { (cpu / secs * 100.0) as f32 } else { 0.0 })
+            };
+            let mem = |role: &str| b.roles.get(role).map(|x| x.mem);
             Sample {
-                t_ms: r.unix_ms as i64 - measure_start_unix_ms as i64,
-                server_rss: role("server").map_or(0, |x| x.rss),
-                server_cpu: role("server").map_or(0.0, |x| x.cpu_pct),
-                postgres_rss: role("postgres").map(|x| x.rss),
-                postgres_cpu: role("postgres").map(|x| x.cpu_pct),
-                loadgen_rss: role("loadgen").map_or(0, |x| x.rss),
-                loadgen_cpu: role("loadgen").map_or(0.0, |x| x.cpu_pct),
+                t_ms: b.unix_ms as i64 - measure_start_unix_ms as i64,
+                server_rss: mem("server").unwrap_or(0),
+                server_cpu: pct("server").unwrap_or(0.0),
+                postgres_rss: mem("postgres"),
+                postgres_cpu: pct("postgres"),
+                loadgen_rss: mem("loadgen").unwrap_or(0),
+                loadgen_cpu: pct("loadgen").unwrap_or(0.0),
             }
         })
         .collect()
 }
 
-/// Per-role resource use over the measured window `[start, end]` (Unix ms).
-pub(crate) fn stats(
-    readings: &[Reading],
-    start_ms: u64,
-    end_ms: u64,
-    requests: u64,
-    allotted: &BTreeMap<&'static str, usize>,
-) -> BTreeMap<String, ProcessStats> {
-    let window: Vec<&Reading> = readings.iter().filter(|r| r.unix_ms >= start_ms && r.unix_ms <= end_ms).collect();
+/// A role's accumulated CPU seconds at `unix_ms`, interpolated linearly between the readings
+/// around it (clamped to the first or last reading outside their span).
+fn cpu_at(readings: &[&Reading], role: &str, unix_ms: f64) -> Option<f64> {
+    let points: Vec<(f64, f64)> =
+        readings.iter().filter_map(|r| Some((r.unix_ms as f64, r.roles.get(role)?.cpu_ms as f64 / 1000.0))).collect();
+    let after = points.iter().position(|(t, _)| *t >= unix_ms);
+    match after {
+        Some(0) => points.first().map(|p| p.1),
+        Some(i) => {
+            let ((t0, c0), (t1, c1)) = (points[i - 1], points[i]);
+            let f = if t1 > t0 { (unix_ms - t0) / (t1 - t0) } else { 1.0 };
+            Some(c0 + (c1 - c0) * f)
+        }
+        None => points.last().map(|p| p.1),
+    }
+}
+
+/// What [`stats`] needs besides the readings.
+#[derive(Debug, Clone)]
+pub(crate) struct Window<'a> {
+    /// The measured phase on the wall clock, Unix ms.
+    pub(crate) start_ms: u64,
+    pub(crate) end_ms: u64,
+    /// Successful requests in the phase.
+    pub(crate) successes: u64,
+    pub(crate) allotted: &'a BTreeMap<&'static str, usize>,
+    /// `VmHWM` by role, read at the end.
+    pub(crate) hwm: &'a BTreeMap<&'static str, u64>,
+    /// The server's RSS once ready, before any load.
+    pub(crate) idle_server_rss: Option<u64>,
+}
+
+/// Per-role resource use over the measured window.
+pub(crate) fn stats(readings: &[Reading], w: &Window<'_>) -> BTreeMap<String, ProcessStats> {
     let mut out = BTreeMap::new();
-    let (Some(first), Some(last)) = (window.first(), window.last()) else {
-        return out;
-    };
-    for role in ["server", "postgres", "loadgen"] {
-        let series: Vec<&RoleReading> = window.iter().filter_map(|r| r.roles.get(role)).collect();
+    let all: Vec<&Reading> = readings.iter().collect();
+    let inside: Vec<&Reading> =
+        all.iter().copied().filter(|r| r.unix_ms >= w.start_ms && r.unix_ms <= w.end_ms).collect();
+    let secs = w.end_ms.saturating_sub(w.start_ms) as f64 / 1000.0;
+    for role in ROLES {
+        let series: Vec<&RoleReading> = inside.iter().filter_map(|r| r.roles.get(role)).collect();
+        let (Some(from), Some(to)) = (cpu_at(&all, role, w.start_ms as f64), cpu_at(&all, role, w.end_ms as f64))
+        else {
+            continue;
+        };
         if series.is_empty() {
             continue;
         }
-        let (Some(a), Some(b)) = (first.roles.get(role), last.roles.get(role)) else { continue };
         // Backends that exit mid-window take their CPU time with them; never go negative.
-        let cpu_seconds = b.cpu_ms.saturating_sub(a.cpu_ms) as f64 / 1000.0;
-        let secs = (last.unix_ms.saturating_sub(first.unix_ms)) as f64 / 1000.0;
+        let cpu_seconds = (to - from).max(0.0);
+        let sampled_peak = series.iter().map(|r| r.mem).max().unwrap_or(0);
         let mut pids: Vec<u32> = series.iter().flat_map(|r| r.pids.iter().copied()).collect();
         pids.sort_unstable();
         pids.dedup();
@@ -129,14 +207,87 @@ pub(crate) fn stats(
             role.to_owned(),
             ProcessStats {
                 pids,
-                peak_rss_bytes: series.iter().map(|r| r.rss).max().unwrap_or(0),
-                mean_rss_bytes: series.iter().map(|r| r.rss).sum::<u64>() / series.len() as u64,
+                peak_rss_bytes: w.hwm.get(role).copied().unwrap_or(sampled_peak).max(sampled_peak),
+                sampled_peak_rss_bytes: sampled_peak,
+                mean_rss_bytes: series.iter().map(|r| r.mem).sum::<u64>() / series.len() as u64,
+                idle_rss_bytes: if role == "server" { w.idle_server_rss } else { None },
                 cpu_seconds,
                 mean_cpu_cores: if secs > 0.0 { cpu_seconds / secs } else { 0.0 },
-                cpu_ms_per_1k_requests: (requests > 0).then(|| cpu_seconds * 1000.0 / requests as f64 * 1000.0),
-                allotted_cpus: allotted.get(role).copied().unwrap_or(1),
+                cpu_ms_per_1k_requests: (w.successes > 0).then(|| cpu_seconds * 1e6 / w.successes as f64),
+                allotted_cpus: w.allotted.get(role).copied().unwrap_or(1),
             },
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Readings every `every_ms` of a server that burns CPU at a steady 0.6 cores, the first
+    /// one `offset_ms` after t = 0 (Unix ms 1_000_000 + t).
+    fn steady(every_ms: u64, offset_ms: u64, until_ms: u64) -> Vec<Reading> {
+        (0..)
+            .map(|i| offset_ms + i * every_ms)
+            .take_while(|t| *t <= until_ms)
+            .map(|t| Reading {
+                unix_ms: 1_000_000 + t,
+                mono_us: t * 1000,
+                roles: BTreeMap::from([(
+                    "server",
+                    RoleReading { pids: vec![7], mem: 50 << 20, cpu_ms: (t as f64 * 0.6) as u64 },
+                )]),
+            })
+            .collect()
+    }
+
+    fn window<'a>(allotted: &'a BTreeMap<&'static str, usize>, hwm: &'a BTreeMap<&'static str, u64>) -> Window<'a> {
+        Window {
+            start_ms: 1_000_000 + 2_000,
+            end_ms: 1_000_000 + 12_000,
+            successes: 60_000,
+            allotted,
+            hwm,
+            idle_server_rss: Some(20 << 20),
+        }
+    }
+
+    #[test]
+    fn cpu_comes_from_cpu_time_over_the_exact_window_whatever_the_interval() {
+        let allotted = BTreeMap::from([("server", 1)]);
+        let hwm = BTreeMap::new();
+        // 100 ms and 250 ms intervals, neither aligned with the window's start or end.
+        let fast = stats(&steady(100, 37, 14_000), &window(&allotted, &hwm));
+        let slow = stats(&steady(250, 180, 14_000), &window(&allotted, &hwm));
+        let (fast, slow) = (&fast["server"], &slow["server"]);
+        for s in [fast, slow] {
+            assert!((s.cpu_seconds - 6.0).abs() < 0.01, "0.6 cores over 10 s: {}", s.cpu_seconds);
+            assert!((s.mean_cpu_cores - 0.6).abs() < 0.001, "{}", s.mean_cpu_cores);
+            let per_1k = s.cpu_ms_per_1k_requests.expect("requests");
+            assert!((per_1k - 100.0).abs() < 0.2, "6 s of CPU over 60k requests: {per_1k}");
+        }
+        assert!((fast.cpu_seconds - slow.cpu_seconds).abs() < 0.01);
+        // Every sample reads 60% whatever the interval.
+        for s in
+            samples(&steady(100, 37, 14_000), 1_002_000).iter().chain(&samples(&steady(250, 180, 14_000), 1_002_000))
+        {
+            assert!((s.server_cpu - 60.0).abs() < 1.5, "{}", s.server_cpu);
+        }
+    }
+
+    #[test]
+    fn peak_memory_is_the_high_water_mark_when_the_kernel_has_one() {
+        let allotted = BTreeMap::from([("server", 1)]);
+        let hwm = BTreeMap::from([("server", 300 << 20)]);
+        let s = &stats(&steady(250, 0, 14_000), &window(&allotted, &hwm))["server"];
+        assert_eq!((s.peak_rss_bytes, s.sampled_peak_rss_bytes), (300 << 20, 50 << 20));
+        assert_eq!(s.idle_rss_bytes, Some(20 << 20));
+    }
+
+    #[test]
+    fn this_process_has_a_high_water_mark_at_least_its_resident_memory() {
+        let (hwm, rss) = (vm_hwm(std::process::id()).expect("VmHWM"), vm_rss(std::process::id()).expect("VmRSS"));
+        assert!(hwm >= rss && rss > 0, "hwm {hwm} rss {rss}");
+    }
 }

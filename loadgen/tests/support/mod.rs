@@ -39,6 +39,23 @@ pub async fn stalling_server(stall: Duration) -> (String, tokio::task::JoinHandl
     serve(app, None).await
 }
 
+/// A server whose `/bench/plaintext` answers every other request with a 500, at once.
+pub async fn half_failing_server() -> (String, tokio::task::JoinHandle<()>) {
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let handler = move || {
+        let count = count.clone();
+        async move {
+            if count.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
+                (axum::http::StatusCode::OK, "Hello, World!")
+            } else {
+                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no")
+            }
+        }
+    };
+    let app = Router::new().route("/health", get(|| async { "ok" })).route("/bench/plaintext", get(handler));
+    serve(app, None).await
+}
+
 /// A server that stops after `after`: it closes its listener and every connection.
 pub async fn dying_server(after: Duration) -> (String, tokio::task::JoinHandle<()>) {
     let app =

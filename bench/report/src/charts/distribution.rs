@@ -8,11 +8,27 @@ use taskbench_loadgen::result::decode_histogram;
 use super::{Area, CAPTION, DESC, Draw, LABEL, Palette, Swatch, font, nothing, shown_runs, tick, with_legend};
 use crate::model::{RunRecord, ScenarioResult};
 
-fn merged(runs: &[&RunRecord], service: bool) -> Option<Histogram<u64>> {
+/// Which histogram of a run to merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hist {
+    Latency,
+    Service,
+    /// The open-model engine's send lag: its own error.
+    SendLag,
+}
+
+fn merged(runs: &[&RunRecord], which: Hist) -> Option<Histogram<u64>> {
     let mut out: Option<Histogram<u64>> = None;
     for run in runs {
         let Some(load) = &run.load else { continue };
-        let text = if service { &load.total.service_hdr } else { &load.total.latency_hdr };
+        let text = match which {
+            Hist::Latency => &load.total.latency_hdr,
+            Hist::Service => &load.total.service_hdr,
+            Hist::SendLag => match &load.open {
+                Some(open) => &open.send_lag_hdr,
+                None => continue,
+            },
+        };
         match decode_histogram(text) {
             Ok(h) => match &mut out {
                 None => out = Some(h),
@@ -50,25 +66,35 @@ pub(super) fn latency(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pale
     let mut lines = Vec::new();
     for fw in palette.present(scenario) {
         let (runs, clean) = shown_runs(scenario, &fw);
-        let Some(h) = merged(&runs, false) else { continue };
-        let service = merged(&runs, true).filter(|s| {
+        let Some(h) = merged(&runs, Hist::Latency) else { continue };
+        let service = merged(&runs, Hist::Service).filter(|s| {
             let (a, b) = (s.value_at_quantile(0.99) as f64, h.value_at_quantile(0.99) as f64);
             open && (a - b).abs() > 0.1 * b.max(1.0)
         });
-        lines.push((fw, clean, runs.len(), h, service));
+        let lag = if open { merged(&runs, Hist::SendLag) } else { None };
+        lines.push((fw, clean, runs.len(), h, service, lag));
     }
     if lines.is_empty() {
         return nothing(root, title, "no latency histograms recorded");
     }
     let x_max = lines.iter().map(|l| (l.3.len() as f64).log10()).fold(1.0, f64::max).clamp(1.0, 5.0);
-    let y_min = lines.iter().map(|l| l.3.min() as f64 / 1000.0).fold(f64::INFINITY, f64::min).max(0.001) * 0.8;
+    let y_min = lines
+        .iter()
+        .flat_map(|l| [Some(&l.3), l.5.as_ref()].into_iter().flatten())
+        .map(|h| h.min() as f64 / 1000.0)
+        .fold(f64::INFINITY, f64::min)
+        .max(0.001)
+        * 0.8;
     let y_max = lines.iter().map(|l| l.3.max() as f64 / 1000.0).fold(0.0, f64::max).max(y_min * 10.0) * 1.3;
     let mut legend = Vec::new();
-    for (fw, clean, n, _, service) in &lines {
+    for (fw, clean, n, _, service, lag) in &lines {
         let note = if *clean { format!("{n} runs") } else { "runs not clean".to_owned() };
         legend.push((Swatch::Line(palette.colour(fw), 2), format!("{fw} ({note})")));
         if service.is_some() {
             legend.push((Swatch::Dashed(palette.colour(fw), 1), format!("{fw} service time")));
+        }
+        if lag.is_some() {
+            legend.push((Swatch::Dotted(palette.colour(fw), 1), format!("{fw}: generator send lag")));
         }
     }
     let plot = with_legend(root, &legend)?;
@@ -98,11 +124,14 @@ pub(super) fn latency(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pale
             })
             .collect()
     };
-    for (fw, _, _, h, service) in &lines {
+    for (fw, _, _, h, service, lag) in &lines {
         let colour = palette.colour(fw);
         chart.draw_series(LineSeries::new(points(h), colour.stroke_width(2)))?;
         if let Some(s) = service {
             chart.draw_series(DashedLineSeries::new(points(s), 6, 4, colour.stroke_width(1)))?;
+        }
+        if let Some(l) = lag {
+            chart.draw_series(DashedLineSeries::new(points(l), 2, 3, colour.stroke_width(1)))?;
         }
     }
     Ok(())

@@ -16,7 +16,7 @@ pub(super) fn throughput(root: &Area<'_>, scenario: &ScenarioResult, palette: &P
         return nothing(root, title, "no per-second throughput recorded");
     }
     let series = |r: &RunRecord| -> Vec<(f64, f64)> {
-        r.load.iter().flat_map(|l| &l.series).map(|s| (s.second as f64 + 0.5, s.requests as f64)).collect()
+        r.load.iter().flat_map(|l| &l.series).map(|s| (s.second as f64 + s.secs / 2.0, s.goodput())).collect()
     };
     let x_max = runs.iter().flat_map(|r| series(r)).map(|p| p.0 + 0.5).fold(1.0, f64::max);
     let y_max = runs.iter().flat_map(|r| series(r)).map(|p| p.1).fold(1.0, f64::max) * 1.15;
@@ -31,7 +31,7 @@ pub(super) fn throughput(root: &Area<'_>, scenario: &ScenarioResult, palette: &P
     chart
         .configure_mesh()
         .x_desc("time in measured phase (s)")
-        .y_desc("requests per second")
+        .y_desc("successful responses per second (by completion)")
         .label_style(font(LABEL))
         .axis_desc_style(font(DESC))
         .light_line_style(WHITE.mix(0.0))

@@ -106,8 +106,10 @@ fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
         "p99.9 ms",
         "max ms",
         "error rate",
+        "SLO met",
         "server peak RSS MiB",
         "server CPU ms/1k req",
+        "generator send-lag p99 ms",
         "clean runs",
     ];
     let rows = frameworks(results, scenario)
@@ -125,13 +127,15 @@ fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
                     us_ms(&s.p999_us),
                     us_ms(&s.max_us),
                     percent(s.error_rate.median),
+                    slo_tally(s.slo.as_ref()),
                     mib(s.server_peak_rss_bytes.median),
                     s.server_cpu_ms_per_1k_requests.as_ref().map_or("–".to_owned(), |e| num(e.median, 1)),
+                    s.send_lag_p99_us.as_ref().map_or("–".to_owned(), us_ms),
                     format!("{} of {total}", s.clean_runs),
                 ],
                 None => {
                     let mut row = vec![fw, "no clean runs".to_owned()];
-                    row.extend(std::iter::repeat_n("–".to_owned(), 8));
+                    row.extend(std::iter::repeat_n("–".to_owned(), 10));
                     row.push(format!("0 of {total}"));
                     row
                 }
@@ -153,12 +157,12 @@ fn metric_name(metric: &str) -> &str {
 }
 
 fn run_status(run: &RunRecord) -> String {
-    match (&run.error, run.load.as_ref().and_then(|l| l.incomplete.as_ref())) {
-        (Some(e), _) => format!("error: {e}"),
-        (None, Some(reason)) => format!("INCOMPLETE: {reason}"),
-        (None, None) if run.load.is_none() => "no measurement".to_owned(),
-        _ => "clean".to_owned(),
-    }
+    run.unclean_because().map_or_else(|| "clean".to_owned(), |why| format!("NOT CLEAN: {why}"))
+}
+
+/// `3 of 3`, or `–` when the scenario states no SLO.
+pub(super) fn slo_tally(tally: Option<&crate::model::SloTally>) -> String {
+    tally.map_or("–".to_owned(), |t| format!("{} of {}", t.met, t.judged))
 }
 
 fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
@@ -248,11 +252,25 @@ fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
                 load.map_or("–".to_owned(), |l| num(l.total.rps, 1)),
                 load.map_or("–".to_owned(), |l| fmt_ms(l.total.latency_us.p99 as f64 / 1000.0)),
                 load.map_or("–".to_owned(), |l| l.total.errors.to_string()),
+                load.and_then(|l| l.open.as_ref()).map_or("–".to_owned(), |o| {
+                    format!("{} / {}", fmt_ms(o.send_lag_us.p99 as f64 / 1000.0), o.dropped_sends)
+                }),
+                load.and_then(|l| l.slo.as_ref()).map_or("–".to_owned(), |s| s.describe()),
                 run_status(r),
             ]
         })
         .collect();
-    let head = ["framework", "repeat", "position", "RPS", "p99 ms", "errors", "status"];
+    let head = [
+        "framework",
+        "repeat",
+        "position",
+        "RPS (goodput)",
+        "p99 ms",
+        "errors",
+        "send-lag p99 ms / dropped",
+        "SLO",
+        "status",
+    ];
     blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
     blocks.push(Block::Heading(3, vec![text("Resources (medians over clean runs)")]));
     let mut rows = Vec::new();
@@ -265,6 +283,7 @@ fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
                     role.to_owned(),
                     fw,
                     "not measured".to_owned(),
+                    "–".into(),
                     "–".into(),
                     "–".into(),
                     "–".into(),
@@ -284,10 +303,11 @@ fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
                 num(med(&|s| Some(s.cpu_seconds)), 2),
                 num(med(&|s| Some(s.mean_cpu_cores)), 2),
                 num(med(&|s| s.cpu_ms_per_1k_requests), 1),
+                mib(med(&|s| s.idle_rss_bytes.map(|b| b as f64))),
             ]);
         }
     }
-    let head = ["role", "framework", "peak RSS MiB", "mean RSS MiB", "CPU s", "mean cores", "CPU ms/1k req"];
+    let head = ["role", "framework", "peak MiB", "mean MiB", "CPU s", "mean cores", "CPU ms/1k req", "idle MiB"];
     blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
     blocks
 }
@@ -308,6 +328,18 @@ fn how_to_read() -> Vec<Block> {
             ),
             item(
                 "In the open model (fixed arrival rate), latency counts from the intended send time, so a stalled server cannot hide queueing (no coordinated omission); service time counts from the actual send.",
+            ),
+            item(
+                "RPS is goodput: only the answers a step expects count. Errors are counted, timed apart, and never enter the latency figures; a dropped open-model send (the server fell behind the schedule) is an error too, and a run with drops, or with more errors than the scenario's error budget, is not clean and is left out of the medians.",
+            ),
+            item(
+                "The generator's send lag (actual minus intended send) is its own error and is part of every open-model latency: read the latency beside it. A run whose send-lag p99 is over 1 ms counts as limited by the load generator.",
+            ),
+            item(
+                "SLO met: how many clean runs kept the scenario's [slo] (p99, p99.9, error rate), each judged on its own.",
+            ),
+            item(
+                "Peak memory is the kernel's high-water mark of the process (VmHWM), warm-up included; Postgres memory is PSS, so shared buffers count once; idle is the server's RSS once ready, before any load. CPU is measured from CPU-time counters over the exact measured phase.",
             ),
             item(
                 "The latency spectrum merges the HDR histograms of a framework's clean runs; its x axis adds one nine per step (90, 99, 99.9 …), so the tail gets as much room as the median.",
