@@ -7,7 +7,7 @@
 # one's p50 and p99, the engine's send-lag p99, and the ratios of the engine's p50 to wrk's
 # and to wrk2's.
 #
-#   scripts/latency-floor.sh          # DURATION=10s RATES="1000 5000" CONNECTIONS=16
+#   scripts/latency-floor.sh          # DURATION=10s RATES="1000 5000 20000" CONNECTIONS=16
 #
 # Needs wrk (installed from Debian's packages when missing), PostgreSQL server binaries (the
 # server migrates at start-up, though /bench/json never touches the database) or DATABASE_URL.
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
-RATES=${RATES:-"1000 5000"}
+RATES=${RATES:-"1000 5000 20000"}
 CONNECTIONS=${CONNECTIONS:-16}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
@@ -41,11 +41,13 @@ rows+=("wrk -t1 -c1 (closed)|$wrk_p50|$(wrk_pct_us "$work/wrk.txt" 99)|-")
 for rate in $RATES; do
     on_loadgen target/release/taskbench loadgen --scenario json-floor --target "$url" --rate "$rate" \
         --max-in-flight "$CONNECTIONS" --warmup 2s --duration "$DURATION" --json --quiet >"$work/open-$rate.json" || true
-    read -r p50 p99 lag <<<"$(python3 -c "
+    read -r p50 p99 lag s50 s99 <<<"$(python3 -c "
 import json; r = json.load(open('$work/open-$rate.json'))
-print(r['total']['latency_us']['p50'], r['total']['latency_us']['p99'], r['open']['send_lag_us']['p99'])")"
+t = r['total']
+print(t['latency_us']['p50'], t['latency_us']['p99'], r['open']['send_lag_us']['p99'], t['service_us']['p50'], t['service_us']['p99'])")"
     eval "open_p50_$rate=$p50"
     rows+=("taskbench open engine -R$rate (max in flight $CONNECTIONS)|$p50|$p99|$lag")
+    rows+=("  its service time (actual send to answer)|$s50|$s99|-")
     if command -v wrk2 >/dev/null; then
         on_loadgen wrk2 -t1 -c"$CONNECTIONS" -R"$rate" -d"$DURATION" --latency "$url/bench/json" >"$work/wrk2-$rate.txt"
         w2=$(wrk_pct_us "$work/wrk2-$rate.txt" 50)

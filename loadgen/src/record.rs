@@ -78,6 +78,19 @@ impl Default for OpRecord {
     }
 }
 
+impl OpRecord {
+    /// Adds another recording of the same operation (same histogram bounds, so adding cannot fail).
+    pub(crate) fn add(&mut self, other: &OpRecord) {
+        self.requests += other.requests;
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        let _ = self.error_latency.add(&other.error_latency);
+        for (kind, n) in &other.errors {
+            *self.errors.entry(*kind).or_default() += n;
+        }
+    }
+}
+
 /// One second of the measured phase, by completion time.
 #[derive(Debug, Clone)]
 pub(crate) struct Interval {
@@ -163,15 +176,7 @@ impl Recorder {
     /// Adds another worker's recording to this one.
     pub fn merge(&mut self, other: &Recorder) {
         for (op, rec) in &other.ops {
-            let mine = self.ops.entry(*op).or_default();
-            mine.requests += rec.requests;
-            // Same bounds on both sides, so adding cannot fail.
-            let _ = mine.latency.add(&rec.latency);
-            let _ = mine.service.add(&rec.service);
-            let _ = mine.error_latency.add(&rec.error_latency);
-            for (kind, n) in &rec.errors {
-                *mine.errors.entry(*kind).or_default() += n;
-            }
+            self.ops.entry(*op).or_default().add(rec);
         }
         if self.intervals.len() < other.intervals.len() {
             self.intervals.resize_with(other.intervals.len(), Interval::default);

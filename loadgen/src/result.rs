@@ -63,6 +63,10 @@ pub struct Figures {
     /// Latency of the errors (dropped sends and connection failures included) from the
     /// intended send time.
     pub error_latency_us: Percentiles,
+    /// Latency of every measured request, successes and errors together: where timeouts (the
+    /// slowest requests of all) show. SLO latency objectives are judged on the worse of this and
+    /// `latency_us`, so neither slow failures nor fast ones can flatter a server.
+    pub all_latency_us: Percentiles,
     /// HDR V2 + deflate, base64: the success latency histogram.
     pub latency_hdr: String,
     /// HDR V2 + deflate, base64: the success service-time histogram.
@@ -71,13 +75,11 @@ pub struct Figures {
     pub error_hdr: String,
 }
 
-/// One second of the measured phase, by the time requests *ended*: throughput as the server
-/// delivered it (a stall shows as a gap, then a burst).
+/// One whole second of the measured phase, by the time requests *ended*: throughput as the
+/// server delivered it (a stall shows as a gap, then a burst). A partial last second is trimmed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Second {
     pub second: u64,
-    /// How much of this second the measured phase covers: 1.0, or less for a partial last one.
-    pub secs: f64,
     /// Requests that ended in this second (answers, failures and drops).
     pub requests: u64,
     pub errors: u64,
@@ -87,9 +89,9 @@ pub struct Second {
 }
 
 impl Second {
-    /// Successful answers per second in this second (partial seconds scaled).
+    /// Successful answers in this second.
     pub fn goodput(&self) -> f64 {
-        if self.secs > 0.0 { (self.requests - self.errors.min(self.requests)) as f64 / self.secs } else { 0.0 }
+        self.requests.saturating_sub(self.errors) as f64
     }
 }
 
@@ -150,6 +152,18 @@ pub struct LoadResult {
     /// another process can be lined up with it).
     #[serde(default)]
     pub measure_started_unix_ms: Option<u64>,
+    /// The load generator's own resident-memory high-water mark (`VmHWM`), read as it finishes
+    /// (a sampler outside cannot read it once the process has exited).
+    #[serde(default)]
+    pub generator_peak_rss_bytes: Option<u64>,
+}
+
+/// This process's `VmHWM` in bytes (Linux).
+fn own_vm_hwm() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())?;
+    Some(kib * 1024)
 }
 
 /// Serializes a histogram as HDR V2 + deflate, base64.
@@ -173,6 +187,8 @@ pub fn decode_histogram(s: &str) -> Result<Histogram<u64>, String> {
 fn figures(rec: &OpRecord, secs: f64) -> Figures {
     let errors: u64 = rec.errors.values().sum();
     let successes = rec.requests.saturating_sub(errors);
+    let mut all = rec.latency.clone();
+    let _ = all.add(&rec.error_latency);
     Figures {
         requests: rec.requests,
         successes,
@@ -183,6 +199,7 @@ fn figures(rec: &OpRecord, secs: f64) -> Figures {
         latency_us: Percentiles::of(&rec.latency),
         service_us: Percentiles::of(&rec.service),
         error_latency_us: Percentiles::of(&rec.error_latency),
+        all_latency_us: Percentiles::of(&all),
         latency_hdr: encode_histogram(&rec.latency),
         service_hdr: encode_histogram(&rec.service),
         error_hdr: encode_histogram(&rec.error_latency),
@@ -196,30 +213,25 @@ impl LoadResult {
         let mut total = OpRecord::default();
         let mut per_op = BTreeMap::new();
         for (op, r) in &rec.ops {
-            total.requests += r.requests;
-            let _ = total.latency.add(&r.latency);
-            let _ = total.service.add(&r.service);
-            let _ = total.error_latency.add(&r.error_latency);
-            for (kind, n) in &r.errors {
-                *total.errors.entry(*kind).or_default() += n;
-            }
+            total.add(r);
             per_op.insert(op.name().to_owned(), figures(r, secs));
         }
-        // Only the seconds the measured phase covers; answers that ended after it are in the
-        // totals but not in the series, and a partial last second says how partial it is.
+        // Only the whole seconds the measured phase covers: answers that ended after it are in
+        // the totals but not in the series, and a partial last second (which would mix answers
+        // from inside and after the phase) is trimmed.
+        let whole = (secs + 1e-6).floor() as usize;
         let series = rec
             .intervals
             .iter()
+            .take(whole)
             .enumerate()
             .map(|(i, s)| Second {
                 second: i as u64,
-                secs: (secs - i as f64).min(1.0),
                 requests: s.requests,
                 errors: s.errors,
                 p50_us: if s.latency.is_empty() { 0 } else { s.latency.value_at_quantile(0.5) },
                 p99_us: if s.latency.is_empty() { 0 } else { s.latency.value_at_quantile(0.99) },
             })
-            .take_while(|s| s.secs > 0.0)
             .collect();
         LoadResult {
             scenario: scenario.to_owned(),
@@ -234,6 +246,7 @@ impl LoadResult {
             slo: None,
             incomplete: None,
             measure_started_unix_ms: rec.measure_started_unix_ms(),
+            generator_peak_rss_bytes: own_vm_hwm(),
         }
     }
 

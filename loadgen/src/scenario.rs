@@ -158,8 +158,8 @@ pub struct Params {
     pub description_len: Option<u32>,
 }
 
-/// Service-level objective, judged on every run (see [`crate::slo`]): p99 and p99.9 of the
-/// successful answers' latency, and the share of scheduled requests that failed.
+/// Service-level objective, judged on every run (see [`crate::slo`]): p99 and p99.9 latency
+/// (the worse of the successes' and of every request's), and the share of requests that failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {

@@ -123,7 +123,6 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
         let _ = latency.add(&h);
         series.push(Second {
             second,
-            secs: 1.0,
             requests: requests / secs,
             errors: 0,
             p50_us: h.value_at_quantile(0.5),
@@ -142,6 +141,7 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
         latency_us: percentiles,
         service_us: percentiles,
         error_latency_us: Percentiles::default(),
+        all_latency_us: percentiles,
         latency_hdr: hdr.clone(),
         service_hdr: hdr,
         error_hdr: encode_histogram(&new_histogram()),
@@ -159,6 +159,7 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
         slo: None,
         incomplete: None,
         measure_started_unix_ms: None,
+        generator_peak_rss_bytes: None,
     };
     let rss = (shape.server_rss_mib * factor * 1_048_576.0) as u64;
     let samples: Vec<Sample> = (-4..=(secs as i64 * 4))

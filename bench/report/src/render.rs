@@ -96,7 +96,7 @@ const CHART_KINDS: [(&str, &str); 5] = [
     ("throughput", "Throughput over time"),
     ("memory", "Server memory over time"),
     ("cpu", "CPU use over time"),
-    ("rps", "Requests per second with 95% CI"),
+    ("rps", "Goodput (successful responses per second) with 95% CI"),
 ];
 
 fn chart_path(scenario: &ScenarioResult, chart: &Chart) -> String {

@@ -13,7 +13,7 @@ const KINDS: [(&str, &str); 5] = [
     ("throughput", "throughput over time"),
     ("memory", "server memory over time"),
     ("cpu", "CPU use over time"),
-    ("rps", "requests per second"),
+    ("rps", "goodput (successful responses per second)"),
 ];
 
 fn constructed(repeats: u32) -> Results {

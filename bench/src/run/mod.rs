@@ -532,7 +532,7 @@ impl Runner<'_> {
         let sampling = tokio::spawn(sampler::sample(watched, self.args.sample_interval, stop_rx));
         let end = loadgen.finish(interrupt).await;
         let _ = stop_tx.send(());
-        let (readings, hwm) = sampling.await.unwrap_or_default();
+        let (readings, mut hwm) = sampling.await.unwrap_or_default();
         server.stop().await;
         let load = match end {
             LoadgenEnd::Result(load) => load,
@@ -548,6 +548,9 @@ impl Runner<'_> {
         .into_iter()
         .map(|(role, set)| (role, set.map_or_else(|| self.results.environment.machine.logical_cpus, Vec::len)))
         .collect();
+        if let Some(peak) = load.generator_peak_rss_bytes {
+            hwm.insert("loadgen", peak);
+        }
         record.samples = sampler::samples(&readings, start);
         let window = sampler::Window {
             start_ms: start,

@@ -81,18 +81,26 @@ fn read_now(system: &mut System, watched: Watched, origin: Instant) -> Reading {
     let mono_us = origin.elapsed().as_micros() as u64;
     let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut roles = BTreeMap::new();
-    roles.insert("server", read(system, &[watched.server], false));
-    roles.insert("loadgen", read(system, &[watched.loadgen], false));
+    let mut add = |role, reading: Option<RoleReading>| {
+        // A role whose processes are gone (the load generator exits as its run ends) is left
+        // out of the reading rather than read as zero.
+        if let Some(r) = reading {
+            roles.insert(role, r);
+        }
+    };
+    add("server", read(system, &[watched.server], false));
+    add("loadgen", read(system, &[watched.loadgen], false));
     if let Some(postmaster) = watched.postgres {
         let pm = Pid::from_u32(postmaster);
         let mut pids = vec![postmaster];
         pids.extend(system.processes().iter().filter(|(_, p)| p.parent() == Some(pm)).map(|(pid, _)| pid.as_u32()));
-        roles.insert("postgres", read(system, &pids, true));
+        add("postgres", read(system, &pids, true));
     }
     Reading { unix_ms, mono_us, roles }
 }
 
-fn read(system: &System, pids: &[u32], pss: bool) -> RoleReading {
+/// The role's processes that are alive, summed; `None` when none is.
+fn read(system: &System, pids: &[u32], pss: bool) -> Option<RoleReading> {
     let mut r = RoleReading::default();
     for &pid in pids {
         if let Some(p) = system.process(Pid::from_u32(pid)) {
@@ -102,7 +110,7 @@ fn read(system: &System, pids: &[u32], pss: bool) -> RoleReading {
             r.cpu_ms += p.accumulated_cpu_time();
         }
     }
-    r
+    (!r.pids.is_empty()).then_some(r)
 }
 
 /// A `Key:   123 kB` line of `/proc/PID/FILE`, in KiB.
@@ -150,18 +158,20 @@ pub(crate) fn samples(readings: &[Reading], measure_start_unix_ms: u64) -> Vec<S
 }
 
 /// A role's accumulated CPU seconds at `unix_ms`, interpolated linearly between the readings
-/// around it (clamped to the first or last reading outside their span).
+/// around it. Past the last reading (the load generator exits a few ms after its measured phase,
+/// usually before the next tick) the last interval's rate is carried on; before the first, the
+/// first reading is used.
 fn cpu_at(readings: &[&Reading], role: &str, unix_ms: f64) -> Option<f64> {
     let points: Vec<(f64, f64)> =
         readings.iter().filter_map(|r| Some((r.unix_ms as f64, r.roles.get(role)?.cpu_ms as f64 / 1000.0))).collect();
-    let after = points.iter().position(|(t, _)| *t >= unix_ms);
-    match after {
+    let line = |(t0, c0): (f64, f64), (t1, c1): (f64, f64)| {
+        let f = if t1 > t0 { (unix_ms - t0) / (t1 - t0) } else { 1.0 };
+        c0 + (c1 - c0) * f
+    };
+    match points.iter().position(|(t, _)| *t >= unix_ms) {
         Some(0) => points.first().map(|p| p.1),
-        Some(i) => {
-            let ((t0, c0), (t1, c1)) = (points[i - 1], points[i]);
-            let f = if t1 > t0 { (unix_ms - t0) / (t1 - t0) } else { 1.0 };
-            Some(c0 + (c1 - c0) * f)
-        }
+        Some(i) => Some(line(points[i - 1], points[i])),
+        None if points.len() >= 2 => Some(line(points[points.len() - 2], points[points.len() - 1])),
         None => points.last().map(|p| p.1),
     }
 }
@@ -277,6 +287,15 @@ mod tests {
     }
 
     #[test]
+    fn a_role_that_exits_before_the_window_ends_is_extrapolated_not_zeroed() {
+        let allotted = BTreeMap::from([("server", 1)]);
+        let hwm = BTreeMap::new();
+        // The last reading is 200 ms before the window's end; the process is gone after it.
+        let s = &stats(&steady(250, 0, 11_800), &window(&allotted, &hwm))["server"];
+        assert!((s.cpu_seconds - 6.0).abs() < 0.02, "0.6 cores over 10 s: {}", s.cpu_seconds);
+    }
+
+    #[test]
     fn peak_memory_is_the_high_water_mark_when_the_kernel_has_one() {
         let allotted = BTreeMap::from([("server", 1)]);
         let hwm = BTreeMap::from([("server", 300 << 20)]);
@@ -287,7 +306,9 @@ mod tests {
 
     #[test]
     fn this_process_has_a_high_water_mark_at_least_its_resident_memory() {
-        let (hwm, rss) = (vm_hwm(std::process::id()).expect("VmHWM"), vm_rss(std::process::id()).expect("VmRSS"));
+        // Resident memory first: the high-water mark read after it can only be higher.
+        let rss = vm_rss(std::process::id()).expect("VmRSS");
+        let hwm = vm_hwm(std::process::id()).expect("VmHWM");
         assert!(hwm >= rss && rss > 0, "hwm {hwm} rss {rss}");
     }
 }

@@ -172,7 +172,7 @@ pub(super) fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pal
         .configure_mesh()
         .disable_x_mesh()
         .x_desc("framework")
-        .y_desc("requests per second")
+        .y_desc("successful responses per second")
         .x_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),

@@ -83,7 +83,7 @@ pub(crate) fn scenario_charts(scenario: &ScenarioResult, palette: &Palette) -> R
         ("throughput", "throughput over time", throughput),
         ("memory", "server memory over time", memory),
         ("cpu", "CPU use over time", cpu),
-        ("rps", "requests per second over repeats", rps_bars),
+        ("rps", "goodput (successful responses per second) over repeats", rps_bars),
     ];
     let mut out = Vec::new();
     for (kind, what, draw) in specs {

@@ -16,7 +16,7 @@ pub(super) fn throughput(root: &Area<'_>, scenario: &ScenarioResult, palette: &P
         return nothing(root, title, "no per-second throughput recorded");
     }
     let series = |r: &RunRecord| -> Vec<(f64, f64)> {
-        r.load.iter().flat_map(|l| &l.series).map(|s| (s.second as f64 + s.secs / 2.0, s.goodput())).collect()
+        r.load.iter().flat_map(|l| &l.series).map(|s| (s.second as f64 + 0.5, s.goodput())).collect()
     };
     let x_max = runs.iter().flat_map(|r| series(r)).map(|p| p.0 + 0.5).fold(1.0, f64::max);
     let y_max = runs.iter().flat_map(|r| series(r)).map(|p| p.1).fold(1.0, f64::max) * 1.15;

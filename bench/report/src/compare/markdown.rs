@@ -3,10 +3,26 @@
 
 use std::fmt::Write as _;
 
-use super::{Comparison, Row, Verdict};
+use super::{Comparison, ERROR_RATE_TOLERANCE, Metric, Row, Verdict};
 
 pub(super) fn percent(change: f64) -> String {
     format!("{:+.1}%", change * 100.0)
+}
+
+/// A change as the row's metric states it: relative for most, percentage points for the
+/// error rate (compared in absolute terms).
+fn change_of(metric: Metric, change: f64) -> String {
+    match metric {
+        Metric::ErrorRate => format!("{:+.3} points", change * 100.0),
+        _ => percent(change),
+    }
+}
+
+fn range_of(metric: Metric, low: f64, high: f64) -> String {
+    match metric {
+        Metric::ErrorRate => format!("{} to {} (range of repeats)", change_of(metric, low), change_of(metric, high)),
+        _ => interval(low, high),
+    }
 }
 
 pub(super) fn interval(low: f64, high: f64) -> String {
@@ -19,18 +35,24 @@ impl Comparison {
         let mut lines: Vec<String> = self
             .regressions()
             .map(|r| {
+                let (lo, hi) = (r.ci_low.unwrap_or(f64::NAN), r.ci_high.unwrap_or(f64::NAN));
                 let ci = if r.baseline_repeats.min(r.new_repeats) == 1 {
                     "one repeat: no CI".to_owned()
+                } else if r.metric == Metric::ErrorRate {
+                    range_of(r.metric, lo, hi)
                 } else {
-                    format!("95% CI {}", interval(r.ci_low.unwrap_or(f64::NAN), r.ci_high.unwrap_or(f64::NAN)))
+                    format!("95% CI {}", interval(lo, hi))
+                };
+                let limit = match r.metric {
+                    Metric::ErrorRate => format!("{} points", ERROR_RATE_TOLERANCE * 100.0),
+                    _ => threshold(self.max_regression),
                 };
                 format!(
-                    "{}/{} {} regressed {} ({ci}), beyond the {} threshold",
+                    "{}/{} {} regressed {} ({ci}), beyond the {limit} threshold",
                     r.scenario,
                     r.framework,
                     r.metric.label(),
-                    r.change.map(percent).unwrap_or_default(),
-                    threshold(self.max_regression)
+                    r.change.map(|c| change_of(r.metric, c)).unwrap_or_default(),
                 )
             })
             .collect();
@@ -104,7 +126,7 @@ fn table_row(row: &Row) -> String {
     let single = row.baseline_repeats.min(row.new_repeats) == 1;
     let ci = match (row.ci_low, row.ci_high) {
         (Some(_), Some(_)) if single => "n/a (1 repeat)".to_owned(),
-        (Some(lo), Some(hi)) => interval(lo, hi),
+        (Some(lo), Some(hi)) => range_of(m, lo, hi),
         _ => String::new(),
     };
     let verdict = match row.verdict {
@@ -118,7 +140,7 @@ fn table_row(row: &Row) -> String {
         m.label(),
         m.format(row.baseline_median),
         row.new_median.map(|v| m.format(v)).unwrap_or_else(|| "absent".to_owned()),
-        row.change.map(percent).unwrap_or_default(),
+        row.change.map(|c| change_of(m, c)).unwrap_or_default(),
     )
 }
 

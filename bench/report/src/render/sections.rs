@@ -99,7 +99,7 @@ fn header(results: &Results) -> Vec<Block> {
 fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
     let head = [
         "framework",
-        "RPS median (95% CI)",
+        "goodput/s median (95% CI)",
         "p50 ms",
         "p90 ms",
         "p99 ms",
@@ -148,7 +148,7 @@ fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
 /// What a reader calls a summary metric.
 fn metric_name(metric: &str) -> &str {
     match metric {
-        "rps" => "requests per second",
+        "rps" => "goodput (successful responses per second)",
         "p50_us" => "p50 latency",
         "p99_us" => "p99 latency",
         "server_peak_rss_bytes" => "server peak RSS",
