@@ -10,7 +10,8 @@
 //! CPU stays proportional to the requests it sends (the last [`YIELD_BELOW`] before a send, where
 //! arming a timer would cost more than waiting, is waited out by yielding to tokio). Every send's lag
 //! (actual − intended) goes into a histogram of its own and is reported beside the latency; a
-//! run whose lag p99 exceeds [`GENERATOR_LAG_LIMIT_US`] is flagged `generator_limited`.
+//! run whose lag p99 exceeds 1 ms or a quarter of its latency p99 is flagged `generator_limited`
+//! ([`crate::result::generator_limited`]).
 //!
 //! Every scheduled request of the measured phase is accounted for: answered, failed, or dropped
 //! (the backlog was full) and recorded as an error of kind `dropped`, timed from its intended
@@ -28,7 +29,7 @@ use tokio::time::Instant;
 use crate::client::{HttpClient, Reply, Target, send};
 use crate::ops::{Mix, UserState, build, observe};
 use crate::record::{ErrorKind, Outcome, Recorder, micros, new_histogram};
-use crate::result::{GENERATOR_LAG_LIMIT_US, LoadResult, OpenStats, Percentiles, encode_histogram};
+use crate::result::{LoadResult, OpenStats, Percentiles, encode_histogram, generator_limited};
 use crate::scenario::{Rate, Scenario};
 
 /// A send later than this after its intended time counts as late.
@@ -244,7 +245,7 @@ pub async fn run(
         queued_sends: total.queued,
         dropped_sends: total.dropped,
         max_in_flight,
-        generator_limited: send_lag_us.p99 > GENERATOR_LAG_LIMIT_US,
+        generator_limited: generator_limited(send_lag_us.p99, result.total.latency_us.p99),
         send_lag_us,
         send_lag_hdr: encode_histogram(&total.send_lag),
     });

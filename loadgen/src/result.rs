@@ -95,9 +95,18 @@ impl Second {
     }
 }
 
-/// Above this send-lag p99 the open-model engine is said not to keep its schedule: the latency
-/// it reports would carry more of its own error than the servers' differences.
+/// Above this send-lag p99 the open-model engine is said not to keep its schedule, whatever the
+/// latency it reports.
 pub const GENERATOR_LAG_LIMIT_US: u64 = 1_000;
+/// …and above this share of the p99 latency it reports: its own error would be a large part of
+/// the tail it attributes to the server.
+pub const GENERATOR_LAG_SHARE: f64 = 0.25;
+
+/// Whether an open-model run's send lag makes its latency the generator's as much as the
+/// server's (see [`GENERATOR_LAG_LIMIT_US`] and [`GENERATOR_LAG_SHARE`]).
+pub fn generator_limited(send_lag_p99_us: u64, latency_p99_us: u64) -> bool {
+    send_lag_p99_us > GENERATOR_LAG_LIMIT_US || send_lag_p99_us as f64 > latency_p99_us as f64 * GENERATOR_LAG_SHARE
+}
 
 /// Open-model bookkeeping: how well the schedule was kept, and the engine's own error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -126,8 +135,8 @@ pub struct OpenStats {
     pub send_lag_us: Percentiles,
     /// HDR V2 + deflate, base64: the send-lag histogram.
     pub send_lag_hdr: String,
-    /// True when the engine did not keep its schedule (send-lag p99 over
-    /// [`GENERATOR_LAG_LIMIT_US`]): the latency then measures the generator too.
+    /// True when the engine did not keep its schedule (see [`generator_limited`]): the latency
+    /// then measures the generator too.
     pub generator_limited: bool,
 }
 
@@ -329,9 +338,7 @@ impl LoadResult {
                 open.send_lag_us.p999,
                 open.send_lag_us.max,
                 if open.generator_limited {
-                    format!(
-                        "  WARNING: the generator did not keep its schedule (p99 over {GENERATOR_LAG_LIMIT_US} µs): the latency measures it too"
-                    )
+                    "  WARNING: the generator did not keep its schedule (send-lag p99 over 1 ms, or over a quarter of the latency p99): the latency measures it too".to_owned()
                 } else {
                     String::new()
                 }
@@ -350,6 +357,14 @@ impl LoadResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_generator_is_limiting_when_its_lag_is_a_large_part_of_the_tail() {
+        assert!(!generator_limited(18, 352), "18 µs of lag under a 352 µs p99");
+        assert!(generator_limited(700, 1_100), "most of the p99 could be the generator's");
+        assert!(generator_limited(1_500, 50_000), "over 1 ms whatever the latency");
+        assert!(!generator_limited(11, 53));
+    }
 
     #[test]
     fn histograms_round_trip_through_base64() {

@@ -156,8 +156,9 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], seed: u64) ->
 fn verdict(scenario: &ScenarioResult, ratios: &[Ratio], limited_by: &[String]) -> String {
     if !limited_by.is_empty() {
         return format!(
-            "Limited by the {} (CPU saturated): these numbers measure it as much as the frameworks, so no winner is named. \
-             Give it more CPU (--cpus) or lower the load.",
+            "Limited by the {} (a saturated CPU, or a load generator that did not keep its schedule; see the runs): \
+             these numbers measure it as much as the frameworks, so no winner is named. Give it more CPU (--cpus) or \
+             lower the load.",
             limited_by.join(" and ")
         );
     }

@@ -574,9 +574,9 @@ impl Runner<'_> {
                 role: "loadgen".into(),
                 utilisation: record.resources.get("loadgen").map_or(0.0, |s| s.mean_cpu_cores / s.allotted_cpus as f64),
                 detail: format!(
-                    "the open-model engine did not keep its schedule: send lag p99 {} µs (limit {} µs)",
-                    open.send_lag_us.p99,
-                    taskbench_loadgen::result::GENERATOR_LAG_LIMIT_US
+                    "the open-model engine did not keep its schedule: send lag p99 {} µs against a latency p99 of {} µs \
+                     (limits: 1 ms, or a quarter of the latency p99)",
+                    open.send_lag_us.p99, load.total.latency_us.p99
                 ),
             });
         }

@@ -333,7 +333,7 @@ fn how_to_read() -> Vec<Block> {
                 "RPS is goodput: only the answers a step expects count. Errors are counted, timed apart, and never enter the latency figures; a dropped open-model send (the server fell behind the schedule) is an error too, and a run with drops, or with more errors than the scenario's error budget, is not clean and is left out of the medians.",
             ),
             item(
-                "The generator's send lag (actual minus intended send) is its own error and is part of every open-model latency: read the latency beside it. A run whose send-lag p99 is over 1 ms counts as limited by the load generator.",
+                "The generator's send lag (actual minus intended send) is its own error and is part of every open-model latency: read the latency beside it. A run whose send-lag p99 is over 1 ms, or over a quarter of its latency p99, counts as limited by the load generator.",
             ),
             item(
                 "SLO met: how many clean runs kept the scenario's [slo] (p99, p99.9, error rate), each judged on its own.",
