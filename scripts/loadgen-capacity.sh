@@ -22,14 +22,8 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 source scripts/lib/bench-env.sh
 
-if ! command -v wrk >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-build_like_run
-start_postgres
-start_server axum "$SERVER_CPU"
+prepare_axum_target
 echo "server: taskbench-axum on CPU $SERVER_CPU at $url; generators on CPU $LOADGEN_CPU; $DURATION each"
-on_loadgen() { taskset -c "$LOADGEN_CPU" "$@"; }
 secs=$(python3 -c "import sys; s='$DURATION'; print(float(s[:-1]) * (60 if s.endswith('m') else 1))")
 
 # 1. Rates.

@@ -47,6 +47,18 @@ start_server() {
     [ -n "$url" ] || { echo "the server did not start:" >&2; cat "$work/server.err" >&2; exit 1; }
 }
 
+# Everything both measuring scripts start with: wrk (from Debian's packages when missing), the
+# build, a throw-away cluster, and the Axum server pinned to SERVER_CPU; defines on_loadgen.
+prepare_axum_target() {
+    if ! command -v wrk >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    fi
+    build_like_run
+    start_postgres
+    start_server axum "$SERVER_CPU"
+}
+on_loadgen() { taskset -c "$LOADGEN_CPU" "$@"; }
+
 # cpu_seconds OUTFILE CMD...: runs CMD (stdout to OUTFILE) and prints the user+system CPU
 # seconds it and its children used (bash's `times`, so no extra tool is needed).
 cpu_seconds() {
