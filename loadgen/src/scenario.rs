@@ -225,7 +225,7 @@ struct RawStep {
     op: Op,
     weight: Spanned<i64>,
     #[serde(default)]
-    params: Params,
+    params: Option<Spanned<Params>>,
 }
 
 impl Scenario {
@@ -347,10 +347,15 @@ impl Scenario {
                     format!("`weight` must be a positive integer, found {weight}"),
                 ));
             }
-            if let Some(limit) = step.params.limit.filter(|l| !(1..=100).contains(l)) {
-                return Err(fail(Some(step.weight.span()), format!("`params.limit` must be 1 to 100, found {limit}")));
+            // The error names the `params` line, not the step's `weight` line.
+            let (params, params_at) = match step.params {
+                Some(p) => (p.get_ref().clone(), p.span()),
+                None => (Params::default(), step.weight.span()),
+            };
+            if let Some(limit) = params.limit.filter(|l| !(1..=100).contains(l)) {
+                return Err(fail(Some(params_at), format!("`params.limit` must be 1 to 100, found {limit}")));
             }
-            steps.push(Step { op: step.op, weight: weight as u32, params: step.params });
+            steps.push(Step { op: step.op, weight: weight as u32, params });
         }
 
         let data = raw.data.unwrap_or(DataSpec { users: 10, tasks_per_user: 10, seed: 42 });
@@ -468,6 +473,13 @@ max_error_rate = 0.001
         let err = Scenario::parse("crud-mix.toml", &bad).expect_err("invalid");
         assert_eq!(err.line, 19, "{err}");
         assert_eq!(err.to_string(), "scenario crud-mix.toml line 19: `weight` must be a positive integer, found -3");
+    }
+
+    #[test]
+    fn a_bad_params_limit_names_the_params_line() {
+        let bad = GOOD.replace("params = { limit = 20 }", "params = { limit = 200 }");
+        let err = Scenario::parse("crud-mix.toml", &bad).expect_err("invalid");
+        assert_eq!(err.to_string(), "scenario crud-mix.toml line 16: `params.limit` must be 1 to 100, found 200");
     }
 
     #[test]
