@@ -26,11 +26,13 @@ pub(crate) struct Watched {
 
 /// The roles sampled.
 pub(crate) const ROLES: [&str; 3] = ["server", "postgres", "loadgen"];
-/// Postgres's PSS is read every this many ticks and carried forward in between: reading
-/// `smaps_rollup` walks each backend's page tables (about 0.2 ms a process here, 4 ms for a
-/// pool of backends), on the CPUs the load generator shares, and every such stall shows up in
-/// the open model's send lag. Postgres memory moves slowly; its CPU is still read every tick.
-const PSS_EVERY: usize = 8;
+/// Every this many ticks a reading is *full*: it scans every process of the machine (to find new
+/// Postgres backends) and reads Postgres's PSS anew; the readings in between refresh only the
+/// processes already known and carry PSS forward. Scanning `/proc` and reading `smaps_rollup`
+/// (which walks each backend's page tables: about 0.2 ms a process here, 4 ms for a pool of
+/// backends) run on the CPUs the load generator shares, and every such stall showed up in the
+/// open model's send lag. Postgres memory moves slowly; every role's CPU is still read every tick.
+const FULL_EVERY: usize = 8;
 
 /// One raw reading: per role, memory and accumulated CPU time.
 #[derive(Debug, Clone)]
@@ -67,8 +69,8 @@ pub(crate) async fn sample(
             _ = &mut stop => break,
             _ = tick.tick() => {}
         }
-        let fresh_pss = readings.len() % PSS_EVERY == 0;
-        readings.push(read_now(&mut system, watched, origin, fresh_pss, &mut pss));
+        let full = readings.len() % FULL_EVERY == 0;
+        readings.push(read_now(&mut system, watched, origin, full, &mut pss));
     }
     // One last reading at the stop, so the window's end is bracketed.
     readings.push(read_now(&mut system, watched, origin, false, &mut pss));
@@ -79,20 +81,24 @@ pub(crate) async fn sample(
     (readings, hwm)
 }
 
-/// `pss` keeps each Postgres process's last PSS; it is read anew when `fresh_pss` (and for a
-/// process never read before).
+/// `pss` keeps each Postgres process's last PSS (its keys are the backends known); a `full`
+/// reading scans every process and reads PSS anew (see [`FULL_EVERY`]).
 fn read_now(
     system: &mut System,
     watched: Watched,
     origin: Instant,
-    fresh_pss: bool,
+    full: bool,
     pss: &mut BTreeMap<u32, u64>,
 ) -> Reading {
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::All,
-        true,
-        ProcessRefreshKind::nothing().with_cpu().with_memory(),
-    );
+    let kind = ProcessRefreshKind::nothing().with_cpu().with_memory();
+    if full {
+        system.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+    } else {
+        let mut known: Vec<Pid> =
+            [watched.server, watched.loadgen].into_iter().chain(watched.postgres).map(Pid::from_u32).collect();
+        known.extend(pss.keys().copied().map(Pid::from_u32));
+        system.refresh_processes_specifics(ProcessesToUpdate::Some(&known), true, kind);
+    }
     let mono_us = origin.elapsed().as_micros() as u64;
     let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut roles = BTreeMap::new();
@@ -109,7 +115,7 @@ fn read_now(
         let pm = Pid::from_u32(postmaster);
         let mut pids = vec![postmaster];
         pids.extend(system.processes().iter().filter(|(_, p)| p.parent() == Some(pm)).map(|(pid, _)| pid.as_u32()));
-        if fresh_pss {
+        if full {
             pss.clear();
         }
         add("postgres", read(system, &pids, Some(pss)));

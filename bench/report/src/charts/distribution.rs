@@ -94,7 +94,7 @@ pub(super) fn latency(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pale
             legend.push((Swatch::Dashed(palette.colour(fw), 1), format!("{fw} service time")));
         }
         if lag.is_some() {
-            legend.push((Swatch::Dotted(palette.colour(fw), 1), format!("{fw}: generator send lag")));
+            legend.push((Swatch::Dotted(palette.colour(fw), 1), format!("{fw} send lag")));
         }
     }
     let plot = with_legend(root, &legend)?;
