@@ -1,8 +1,10 @@
 //! From runs to conclusions: which roles were saturated (bottleneck honesty), each framework's
 //! medians over its clean repeats, framework ratios with confidence intervals, and the verdict.
 
+use std::collections::BTreeMap;
+
 use crate::model::{
-    Bottleneck, CpuPlan, FrameworkSummary, Ratio, RunRecord, Sample, ScenarioResult, SloTally, Summary,
+    Bottleneck, CpuPlan, FrameworkSummary, ProcessStats, Ratio, RunRecord, ScenarioResult, SloTally, Summary,
 };
 use crate::stats;
 
@@ -17,19 +19,16 @@ pub const SIGNIFICANT_SHARE: f64 = 0.20;
 pub const RATIO_METRICS: [(&str, bool); 4] =
     [("rps", true), ("p50_us", false), ("p99_us", false), ("server_peak_rss_bytes", false)];
 
-/// Roles whose CPUs were saturated during the measured phase (`t_ms` in `0..=measured_ms`).
+/// Roles whose CPUs were saturated during the measured phase, from each role's mean CPU over
+/// exactly that phase (`ProcessStats::mean_cpu_cores`, measured from CPU-time counters).
 /// A role's CPUs are shared with every role pinned to an overlapping set (or with everyone when
 /// unpinned), so a load generator and a Postgres sharing one core are judged together.
-pub fn bottlenecks(samples: &[Sample], measured_ms: i64, cpus: &CpuPlan, logical_cpus: usize) -> Vec<Bottleneck> {
-    let window: Vec<&Sample> = samples.iter().filter(|s| s.t_ms >= 0 && s.t_ms <= measured_ms).collect();
-    if window.is_empty() {
-        return Vec::new();
-    }
-    let mean = |f: &dyn Fn(&Sample) -> f64| window.iter().map(|s| f(s)).sum::<f64>() / window.len() as f64 / 100.0;
+pub fn bottlenecks(resources: &BTreeMap<String, ProcessStats>, cpus: &CpuPlan, logical_cpus: usize) -> Vec<Bottleneck> {
+    let cores = |role: &str| resources.get(role).map_or(0.0, |s| s.mean_cpu_cores);
     let usage = [
-        ("server", cpus.server.as_deref(), mean(&|s| f64::from(s.server_cpu))),
-        ("loadgen", cpus.loadgen.as_deref(), mean(&|s| f64::from(s.loadgen_cpu))),
-        ("postgres", cpus.db.as_deref(), mean(&|s| f64::from(s.postgres_cpu.unwrap_or(0.0)))),
+        ("server", cpus.server.as_deref(), cores("server")),
+        ("loadgen", cpus.loadgen.as_deref(), cores("loadgen")),
+        ("postgres", cpus.db.as_deref(), cores("postgres")),
     ];
     let overlaps = |a: Option<&[usize]>, b: Option<&[usize]>| match (a, b) {
         (Some(a), Some(b)) => a.iter().any(|c| b.contains(c)),
@@ -37,8 +36,8 @@ pub fn bottlenecks(samples: &[Sample], measured_ms: i64, cpus: &CpuPlan, logical
     };
     let mut out = Vec::new();
     for (role, set, own) in &usage[1..] {
-        if *role == "postgres" && window.iter().all(|s| s.postgres_cpu.is_none()) {
-            continue; // not observed (an external server)
+        if !resources.contains_key(*role) {
+            continue; // not observed (an external Postgres)
         }
         let allot = set.map_or(logical_cpus, <[usize]>::len).max(1) as f64;
         let sharers: Vec<&str> = usage.iter().filter(|(_, s, _)| overlaps(*set, *s)).map(|(r, _, _)| *r).collect();
@@ -191,4 +190,43 @@ fn verdict(scenario: &ScenarioResult, ratios: &[Ratio], limited_by: &[String]) -
     let relation = if higher_better { "higher" } else { "lower" };
     let (shown, lo, hi) = if higher_better { (factor, lo, hi) } else { (1.0 / factor, 1.0 / hi, 1.0 / lo) };
     format!("{better} had {relation} {what} than {worse}: {shown:.3}× (95% CI {lo:.3}–{hi:.3}).")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(cores: f64) -> ProcessStats {
+        ProcessStats {
+            pids: vec![1],
+            peak_rss_bytes: 1,
+            sampled_peak_rss_bytes: 1,
+            mean_rss_bytes: 1,
+            idle_rss_bytes: None,
+            cpu_seconds: cores * 10.0,
+            mean_cpu_cores: cores,
+            cpu_ms_per_1k_requests: None,
+            allotted_cpus: 1,
+        }
+    }
+
+    #[test]
+    fn a_shared_core_names_the_role_that_filled_it() {
+        let plan = CpuPlan { server: Some(vec![0]), loadgen: Some(vec![1]), db: Some(vec![1]), origin: "test".into() };
+        let mut resources = BTreeMap::from([
+            ("server".to_owned(), role(0.9)),
+            ("loadgen".to_owned(), role(0.15)),
+            ("postgres".to_owned(), role(0.8)),
+        ]);
+        let found = bottlenecks(&resources, &plan, 2);
+        assert_eq!(found.iter().map(|b| b.role.as_str()).collect::<Vec<_>>(), ["postgres"], "{found:?}");
+        assert!(found[0].detail.contains("shares with loadgen"), "{}", found[0].detail);
+        // Half as busy: nothing saturated. An external Postgres (not observed) is never named.
+        resources.insert("postgres".to_owned(), role(0.4));
+        assert!(bottlenecks(&resources, &plan, 2).is_empty());
+        resources.remove("postgres");
+        resources.insert("loadgen".to_owned(), role(0.95));
+        let found = bottlenecks(&resources, &plan, 2);
+        assert_eq!(found.iter().map(|b| b.role.as_str()).collect::<Vec<_>>(), ["loadgen"]);
+    }
 }

@@ -562,8 +562,7 @@ impl Runner<'_> {
         };
         record.resources = sampler::stats(&readings, &window);
         record.bottlenecks = taskbench_report::summary::bottlenecks(
-            &record.samples,
-            measured_ms as i64,
+            &record.resources,
             &self.plan.cpus,
             self.results.environment.machine.logical_cpus,
         );
