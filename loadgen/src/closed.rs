@@ -39,7 +39,7 @@
 //! Goose's wait between transactions, in whole milliseconds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use goose::config::GooseConfiguration;
@@ -49,12 +49,12 @@ use goose::prelude::{
     TransactionFunction, TransactionResult,
 };
 
-use crate::LoadError;
 use crate::client::{HttpClient, Reply, Target};
 use crate::ops::{ApiRequest, Mix, SEED_PASSWORD, UserState, build, observe};
 use crate::record::{ErrorKind, Outcome, Recorder};
 use crate::result::LoadResult;
 use crate::scenario::{DataSpec, Op, Scenario};
+use crate::{LoadError, lock};
 
 /// This many connection failures in a row, across all users, means the target died.
 pub const DEAD_AFTER_CONNECT_FAILURES: u64 = 200;
@@ -204,10 +204,6 @@ struct Run {
     connect_failures_in_a_row: AtomicU64,
     setup_failures: AtomicU64,
     reports: Mutex<Vec<Report>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Run {

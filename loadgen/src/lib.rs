@@ -13,6 +13,12 @@ pub mod slo;
 pub use result::LoadResult;
 pub use scenario::{Op, Scenario, ScenarioError};
 
+/// Locks a user's or a run's shared state; a panic elsewhere while it was held leaves data that
+/// is still usable for load generation, so poisoning is ignored.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Why a load run could not start or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

@@ -27,6 +27,7 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use crate::client::{HttpClient, Reply, Target, send};
+use crate::lock;
 use crate::ops::{Mix, UserState, build, observe};
 use crate::record::{ErrorKind, Outcome, Recorder, micros, new_histogram};
 use crate::result::{LoadResult, OpenStats, Percentiles, encode_histogram, generator_limited};
@@ -357,10 +358,6 @@ async fn worker(
 
 fn user_of(n: u64, shared: &Shared) -> usize {
     (n as usize) % shared.users.len().max(1)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A finished request and when it actually left.
