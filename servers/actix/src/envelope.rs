@@ -53,6 +53,7 @@ pub(crate) async fn envelope(
         response = gzip(response).await;
     }
     append(response.headers_mut(), meta.response_headers(service.cors()));
+    shared::burn_cpu(service.inject_cpu());
     let status = response.status().as_u16();
     service.metrics().observe(method.as_str(), route_label, status, started.elapsed());
     span.in_scope(|| tracing::debug!(status, elapsed_us = started.elapsed().as_micros() as u64, "answered"));

@@ -42,6 +42,7 @@ pub(crate) async fn envelope(State(service): State<Service>, req: Request, next:
     append(response.headers_mut(), meta.response_headers(service.cors()));
     let route = response.extensions().get::<RouteLabel>().map_or(UNMATCHED_ROUTE, |r| r.0.as_str()).to_owned();
     span.record("route", route.as_str());
+    shared::burn_cpu(service.inject_cpu());
     let status = response.status().as_u16();
     service.metrics().observe(method.as_str(), &route, status, started.elapsed());
     span.in_scope(|| tracing::debug!(status, elapsed_us = started.elapsed().as_micros() as u64, "answered"));

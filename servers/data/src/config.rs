@@ -42,6 +42,20 @@ pub struct ServerArgs {
     /// Worker threads (default: one per CPU this process may run on).
     #[arg(long, env = "TASKBENCH_WORKERS")]
     pub workers: Option<usize>,
+    /// Calibration aid, off by default: spend this many microseconds (decimals allowed) of CPU
+    /// on every request, in the shared envelope, so a performance gate has a known slowdown to
+    /// catch (`scripts/gate-calibration.sh`). Never set it when comparing frameworks. A flag only
+    /// (no environment variable), so it can never slow a server unseen: `taskbench run` records
+    /// every contender's arguments.
+    #[arg(long, default_value_t = 0.0, value_name = "MICROSECONDS", value_parser = inject_cost)]
+    pub inject_cpu_us: f64,
+}
+
+fn inject_cost(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(us) if us.is_finite() && (0.0..=1e6).contains(&us) => Ok(us),
+        _ => Err(format!("expected microseconds from 0 to 1000000 (decimals allowed), found `{text}`")),
+    }
 }
 
 /// Everything a [`crate::Service`] needs besides its pool.
@@ -53,6 +67,8 @@ pub struct ServiceConfig {
     pub request_timeout: Duration,
     pub pool_size: u32,
     pub pool_acquire_timeout: Duration,
+    /// CPU burnt in every request (the calibration knob); zero normally.
+    pub inject_cpu: Duration,
 }
 
 impl ServerArgs {
@@ -79,6 +95,7 @@ impl ServerArgs {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             pool_size: self.pool_size,
             pool_acquire_timeout: Duration::from_millis(self.pool_acquire_timeout_ms),
+            inject_cpu: Duration::from_secs_f64(self.inject_cpu_us / 1e6),
         }
     }
 
@@ -101,6 +118,7 @@ impl ServiceConfig {
             request_timeout: Duration::from_secs(30),
             pool_size: 8,
             pool_acquire_timeout: Duration::from_secs(2),
+            inject_cpu: Duration::ZERO,
         }
     }
 }

@@ -213,6 +213,20 @@ pub fn maybe_gzip(accepts_gzip: bool, already_encoded: bool, body: &[u8]) -> Opt
 
 pub const PLAINTEXT_BODY: &str = "Hello, World!";
 
+/// Spins for `cost` on the calling thread: the `--inject-cpu-us` calibration knob, called by both
+/// servers' envelopes on every request. It spins on the monotonic clock (read through the vDSO,
+/// tens of nanoseconds a read, so sub-microsecond costs are honoured); on a server pinned to its
+/// own core, as `taskbench run` pins it, that is CPU time. A no-op for zero.
+pub fn burn_cpu(cost: std::time::Duration) {
+    if cost.is_zero() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < cost {
+        std::hint::spin_loop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

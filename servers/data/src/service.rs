@@ -41,6 +41,7 @@ struct Inner {
     metrics: Metrics,
     cors: Cors,
     request_timeout: Duration,
+    inject_cpu: Duration,
 }
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -74,6 +75,7 @@ impl Service {
                 metrics,
                 cors: Cors::new(config.cors_origin.clone()),
                 request_timeout: config.request_timeout,
+                inject_cpu: config.inject_cpu,
             }),
         })
     }
@@ -92,6 +94,10 @@ impl Service {
     }
     pub fn request_timeout(&self) -> Duration {
         self.inner.request_timeout
+    }
+    /// The calibration knob's cost per request (zero unless `--inject-cpu-us` was given).
+    pub fn inject_cpu(&self) -> Duration {
+        self.inner.inject_cpu
     }
 
     /// Authenticates the raw `authorization` header.
