@@ -58,7 +58,7 @@ pub fn run(args: &CompareArgs) -> ExitCode {
         (Ok(b), Ok(n)) => (b, n),
         (Err(e), _) | (_, Err(e)) => return refuse(&e),
     };
-    let opts = CompareOptions { max_regression: args.max_regression, ..CompareOptions::default() };
+    let opts = CompareOptions { max_regression: args.max_regression };
     let comparison = match compare(&baseline, &new, &opts) {
         Ok(c) => c,
         Err(e) => return refuse(&e.to_string()),

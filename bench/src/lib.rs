@@ -2,6 +2,7 @@
 //! binary stays a thin shell.
 
 pub mod compare;
+pub mod gate;
 pub mod loadgen;
 pub mod report;
 pub mod run;
@@ -27,8 +28,11 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Drive any server that implements the taskbench API with a scenario, and print what it measured.
     Loadgen(loadgen::LoadgenArgs),
-    /// Compare a new run against a baseline: the CI performance gate (exit 1 on a regression).
+    /// Compare a new run against a baseline run made separately (exit 1 on a regression).
     Compare(compare::CompareArgs),
+    /// The CI performance gate: judge head against base in one interleaved run, pair by pair
+    /// (exit 1 on a regression, 2 when it cannot judge).
+    Gate(gate::GateArgs),
 }
 
 /// Runs the parsed command line; the exit code says how it went (0 ok, 1 incomplete run or failed
@@ -39,6 +43,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report::run(&args),
         Command::Loadgen(args) => loadgen::run(args).await,
         Command::Compare(args) => compare::run(&args),
+        Command::Gate(args) => gate::run(&args),
     }
 }
 

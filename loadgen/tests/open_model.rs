@@ -30,7 +30,10 @@ fn every_shipped_scenario_parses() {
         .filter(|n| n != "README")
         .collect();
     names.sort();
-    assert_eq!(names, ["auth", "crud-mix", "json-floor", "plaintext-floor", "read-heavy", "smoke", "write-heavy"]);
+    assert_eq!(
+        names,
+        ["auth", "crud-mix", "gate", "json-floor", "plaintext-floor", "read-heavy", "smoke", "write-heavy"]
+    );
     for name in names {
         let s = shipped(&name);
         assert_eq!(s.name, name, "the file's name matches its `name`");

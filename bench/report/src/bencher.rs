@@ -22,29 +22,28 @@ pub fn measure_slug(metric: Metric) -> &'static str {
 }
 
 /// `{ "<scenario>/<framework>": { "<measure>": { "value", "lower_value", "upper_value" } } }`:
-/// the median over clean repeats with its bootstrap 95% interval. A framework without clean runs
-/// is left out; with one repeat the bounds equal the value.
+/// the median over clean repeats with its order-statistic 95% interval, or its range below 6
+/// repeats. A framework without clean runs is left out; with one repeat the bounds equal the value.
 pub fn bencher_metric_format(results: &Results) -> Value {
     let mut benchmarks = Map::new();
-    for (si, scenario) in results.scenarios.iter().enumerate() {
+    for scenario in &results.scenarios {
         let mut frameworks: Vec<&str> = Vec::new();
         for run in &scenario.runs {
             if !frameworks.contains(&run.framework.as_str()) {
                 frameworks.push(&run.framework);
             }
         }
-        for (fi, fw) in frameworks.into_iter().enumerate() {
+        for fw in frameworks {
             let mut measures = Map::new();
-            for (mi, metric) in Metric::ALL.into_iter().enumerate() {
+            for metric in Metric::ALL {
                 let values = summary::metric_values(scenario, fw, metric.key());
-                let seed = results.config.seed ^ ((si as u64) << 16) ^ ((fi as u64) << 8) ^ mi as u64;
-                let e = stats::estimate(&values, seed);
+                let e = stats::estimate(&values);
                 if e.n == 0 {
                     continue;
                 }
                 measures.insert(
                     measure_slug(metric).to_owned(),
-                    json!({ "value": e.median, "lower_value": e.ci_low, "upper_value": e.ci_high }),
+                    json!({ "value": e.median, "lower_value": e.ci_low.unwrap_or(e.min), "upper_value": e.ci_high.unwrap_or(e.max) }),
                 );
             }
             if !measures.is_empty() {

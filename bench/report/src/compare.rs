@@ -1,6 +1,8 @@
-//! `taskbench compare`, the CI performance gate: a NEW run against a BASELINE run, per scenario,
-//! framework and metric, with the relative change, its bootstrap 95% confidence interval and a
-//! verdict; rendered as a Markdown table for a CI job summary.
+//! `taskbench compare`: a NEW run against a BASELINE run made separately (another day, another
+//! commit), per scenario, framework and metric, with the relative change (the Hodges–Lehmann
+//! shift), its exact Mann–Whitney 95% confidence interval and a verdict; rendered as a Markdown
+//! table. Two separate runs are not paired, so drift of the machine between them is read as
+//! change: for a CI gate, `taskbench gate` on one interleaved run is the trustworthy tool.
 //!
 //! The rule: a change is a regression when its point estimate is worse than the threshold *and*
 //! its 95% interval lies entirely on the worse side of zero. Requiring both keeps the gate quiet
@@ -16,6 +18,7 @@ use serde::Serialize;
 
 pub use crate::bencher::bencher_metric_format;
 use crate::model::{Results, ScenarioResult};
+use crate::stats::IntervalKind;
 use crate::{stats, summary};
 
 mod markdown;
@@ -32,13 +35,11 @@ pub const DEFAULT_MAX_REGRESSION: f64 = 0.05;
 pub struct CompareOptions {
     /// Largest tolerated worsening, as a fraction (0.05 = 5%).
     pub max_regression: f64,
-    /// Seed of the bootstrap, so the same inputs always give the same intervals and verdicts.
-    pub seed: u64,
 }
 
 impl Default for CompareOptions {
     fn default() -> Self {
-        Self { max_regression: DEFAULT_MAX_REGRESSION, seed: 0x7a5b_c0de }
+        Self { max_regression: DEFAULT_MAX_REGRESSION }
     }
 }
 
@@ -152,12 +153,16 @@ pub struct Row {
     pub new_median: Option<f64>,
     /// `new / baseline - 1`: -0.2 is 20% less.
     pub change: Option<f64>,
-    /// Bootstrap 95% interval of `change`.
+    /// Exact 95% interval of `change` (or, with too few repeats for one, the range of the
+    /// pairwise changes: see the notes).
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     /// Clean repeats on each side; with one on either side the interval is the point itself.
     pub baseline_repeats: usize,
     pub new_repeats: usize,
+    /// The interval is only the range of the changes (too few repeats for a 95% interval, or
+    /// the error rate's extremes): nothing is called significant on it.
+    pub ci_is_range: bool,
     pub verdict: Verdict,
 }
 
@@ -217,7 +222,7 @@ pub fn compare(baseline: &Results, new: &Results, opts: &CompareOptions) -> Resu
     if let Some(why) = &baseline.incomplete {
         out.notes.push(format!("The baseline run is incomplete ({why}); only what it measured is compared."));
     }
-    for (si, base) in baseline.scenarios.iter().enumerate() {
+    for base in &baseline.scenarios {
         let Some(next) = new.scenarios.iter().find(|n| n.name == base.name) else {
             for fw in frameworks(base) {
                 missing(&mut out, base, &fw);
@@ -225,9 +230,8 @@ pub fn compare(baseline: &Results, new: &Results, opts: &CompareOptions) -> Resu
             continue;
         };
         scenario_notes(&mut out, base, next);
-        for (fi, fw) in frameworks(base).iter().enumerate() {
-            let seed = opts.seed ^ ((si as u64) << 16) ^ ((fi as u64) << 8);
-            compare_framework(&mut out, base, next, fw, opts.max_regression, seed);
+        for fw in &frameworks(base) {
+            compare_framework(&mut out, base, next, fw, opts.max_regression);
         }
         for fw in frameworks(next).iter().filter(|fw| !frameworks(base).contains(fw)) {
             out.notes.push(format!("{}/{fw} is only in the new run; not compared.", base.name));
@@ -272,19 +276,13 @@ fn missing(out: &mut Comparison, base: &ScenarioResult, fw: &str) {
             ci_high: None,
             baseline_repeats: repeats,
             new_repeats: 0,
+            ci_is_range: false,
             verdict: Verdict::Missing,
         });
     }
 }
 
-fn compare_framework(
-    out: &mut Comparison,
-    base: &ScenarioResult,
-    next: &ScenarioResult,
-    fw: &str,
-    max: f64,
-    seed: u64,
-) {
+fn compare_framework(out: &mut Comparison, base: &ScenarioResult, next: &ScenarioResult, fw: &str, max: f64) {
     let pair = format!("{}/{fw}", base.name);
     let base_repeats = summary::clean_runs(base, fw).len();
     if base_repeats == 0 {
@@ -305,7 +303,7 @@ fn compare_framework(
         ));
         return;
     }
-    for (mi, metric) in Metric::ALL.into_iter().enumerate() {
+    for metric in Metric::ALL {
         let b = summary::metric_values(base, fw, metric.key());
         let n = summary::metric_values(next, fw, metric.key());
         if b.is_empty() || n.is_empty() {
@@ -313,13 +311,27 @@ fn compare_framework(
             out.notes.push(format!("{pair}: {} was not measured in {side}; not compared.", metric.label()));
             continue;
         }
-        let Some((ratio, lo, hi)) = stats::ratio(&n, &b, seed ^ mi as u64) else {
-            out.notes.push(format!("{pair}: the baseline's {} is zero; no relative change.", metric.label()));
+        let Some((change, ci_low, ci_high, kind, coverage)) = stats::unpaired(&n, &b) else {
+            out.notes.push(format!("{pair}: a {} of zero on one side; no relative change.", metric.label()));
             continue;
         };
-        let (change, ci_low, ci_high) = (ratio - 1.0, lo - 1.0, hi - 1.0);
-        let verdict = judge(metric, change, ci_low, ci_high, max);
-        if verdict == Verdict::NoSignificantChange && worse_by(metric, change) > max {
+        let verdict = if kind == IntervalKind::Range {
+            // Too few repeats for any 95% interval: nothing can be called significant.
+            let note = format!(
+                "{pair}: {} and {} clean repeats allow no 95% interval between two separate runs (the widest \
+                 covers {:.0}%), so no change is called.",
+                b.len(),
+                n.len(),
+                coverage * 100.0
+            );
+            if !out.notes.contains(&note) {
+                out.notes.push(note);
+            }
+            Verdict::NoSignificantChange
+        } else {
+            judge(metric, change, ci_low, ci_high, max)
+        };
+        if kind == IntervalKind::Ci && verdict == Verdict::NoSignificantChange && worse_by(metric, change) > max {
             out.notes.push(format!(
                 "{pair}: {} changed by {} but its 95% CI ({}) includes no change: too noisy to call; more repeats would tell.",
                 metric.label(),
@@ -338,6 +350,7 @@ fn compare_framework(
             ci_high: Some(ci_high),
             baseline_repeats: b.len(),
             new_repeats: n.len(),
+            ci_is_range: kind == IntervalKind::Range,
             verdict,
         });
     }
@@ -375,6 +388,7 @@ fn error_rate_row(out: &mut Comparison, base: &ScenarioResult, next: &ScenarioRe
         ci_high: Some(ci_high),
         baseline_repeats: b.len(),
         new_repeats: n.len(),
+        ci_is_range: true,
         verdict,
     });
 }

@@ -79,6 +79,8 @@ pub fn results(scenarios: &[&str], shapes: &[Shape], repeats: u32, measured_secs
             server_pool_size: 8,
             server_workers: 1,
             seed,
+            min_effect: crate::stats::DEFAULT_MIN_EFFECT,
+            server_args: BTreeMap::new(),
         },
         scenarios: Vec::new(),
     };
@@ -99,7 +101,7 @@ pub fn results(scenarios: &[&str], shapes: &[Shape], repeats: u32, measured_secs
                 scenario.runs.push(run(shape, name, repeat, position as u32 + 1, measured_secs, &mut rng));
             }
         }
-        scenario.summary = crate::summary::summarise(&scenario, &frameworks, seed);
+        scenario.summary = crate::summary::summarise(&scenario, &frameworks, crate::stats::DEFAULT_MIN_EFFECT, seed);
         out.scenarios.push(scenario);
     }
     out

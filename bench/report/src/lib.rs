@@ -7,6 +7,7 @@ mod charts;
 pub mod compare;
 mod document;
 pub mod fixture;
+pub mod gate;
 pub mod model;
 pub mod render;
 pub mod stats;

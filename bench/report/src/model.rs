@@ -16,7 +16,11 @@ use taskbench_loadgen::LoadResult;
 /// histogram; dropped open-model sends are errors; the `[slo]` is judged per run; the open
 /// model records its send lag; series are binned by completion time; CPU comes from CPU-time
 /// deltas, server peak memory from the kernel's high-water mark, Postgres memory as PSS.
-pub const SCHEMA_VERSION: u32 = 2;
+///
+/// Version 3: comparisons are paired (per-repeat ratios, an exact interval and test, a practical
+/// threshold) instead of bootstrap ratios of medians; `Estimate` intervals are order-statistic
+/// intervals, absent below 6 repeats.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One `taskbench run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -84,8 +88,13 @@ pub struct RunConfig {
     pub server_pool_size: u32,
     /// Worker threads of each server.
     pub server_workers: usize,
-    /// Seed of the run order and of the bootstrap.
+    /// Seed of the run order and of the Monte Carlo permutation tests (above 16 pairs).
     pub seed: u64,
+    /// The practical threshold of the paired comparisons (0.02 = 2%).
+    pub min_effect: f64,
+    /// Extra server arguments of each `--contender` (empty for frameworks).
+    #[serde(default)]
+    pub server_args: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -217,14 +226,16 @@ pub struct Bottleneck {
     pub detail: String,
 }
 
-/// A median over repeats with its spread and a bootstrap 95% confidence interval.
+/// A median over repeats with its range and, from 6 repeats on, the exact order-statistic 95%
+/// confidence interval of the median (absent below: with fewer values no such interval exists,
+/// and the range is all there is).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estimate {
     pub median: f64,
     pub min: f64,
     pub max: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
     /// Repeats it was computed from.
     pub n: usize,
 }
@@ -256,26 +267,42 @@ pub struct SloTally {
     pub judged: usize,
 }
 
-/// `numerator / denominator` of a metric's medians, with a bootstrap 95% interval.
+/// Two contenders compared pair by pair (the same repeat, adjacent in time) on one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Ratio {
+pub struct PairedComparison {
+    /// `rps`, `p50_us`, `p99_us`, `server_cpu_us_per_request`, `server_peak_rss_bytes` or
+    /// `error_rate`.
     pub metric: String,
-    pub numerator: String,
-    pub denominator: String,
-    pub ratio: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
+    /// The contender whose value is the numerator (`A`), and the other (`B`).
+    pub a: String,
+    pub b: String,
+    pub higher_is_better: bool,
+    /// The repeat each pair comes from, in the order of `stats.effects`.
+    pub repeats: Vec<u32>,
+    /// Clean pairs left out because the metric was not fair in them (throughput or latency in a
+    /// repeat where something other than the server was the limit).
+    pub left_out: usize,
+    pub stats: crate::stats::PairedStats,
+    /// The outcome in words, e.g. `axum higher by 4.1% (95% CI 2.2–6.0%; 8 of 8 pairs; p = 0.008)`.
+    pub sentence: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     pub frameworks: Vec<FrameworkSummary>,
-    /// For each metric (`rps`, `p50_us`, `p99_us`, `server_peak_rss_bytes`), every framework
-    /// against the first one listed.
-    pub ratios: Vec<Ratio>,
-    /// Roles that limited at least one run: when present the report does not name a winner.
+    /// Every other contender against the first one listed, on each metric that is fair to
+    /// compare in this scenario (see `throughput_compared`).
+    pub comparisons: Vec<PairedComparison>,
+    /// Roles that limited at least one run: the pairs they limited are left out of throughput (and
+    /// latency, unless the open-model generator kept its schedule).
     pub limited_by: Vec<String>,
-    /// One sentence a reader can take away.
+    /// Whether the headline metric, throughput (closed model) or p99 latency at the scheduled
+    /// rate (open model), was compared in at least one pair; when not, only what is fair at equal
+    /// delivered load was.
+    pub throughput_compared: bool,
+    /// The practical threshold the outcomes were judged with (0.02 = 2%).
+    pub min_effect: f64,
+    /// What a reader can take away, in a few sentences.
     pub verdict: String,
 }
 

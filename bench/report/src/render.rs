@@ -91,12 +91,13 @@ fn file_stem(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-const CHART_KINDS: [(&str, &str); 5] = [
+const CHART_KINDS: [(&str, &str); 6] = [
+    ("pairs", "Paired comparison: each pair against the threshold band"),
     ("latency", "Latency percentile spectrum"),
     ("throughput", "Throughput over time"),
     ("memory", "Server memory over time"),
     ("cpu", "CPU use over time"),
-    ("rps", "Goodput (successful responses per second) with 95% CI"),
+    ("rps", "Goodput (successful responses per second): median, 95% CI or range, each repeat"),
 ];
 
 fn chart_path(scenario: &ScenarioResult, chart: &Chart) -> String {
@@ -119,12 +120,16 @@ fn percent(rate: f64) -> String {
     if rate.is_finite() { format!("{:.3}%", rate * 100.0) } else { "–".to_owned() }
 }
 
-/// `median (95% CI low–high)`.
+/// `median (95% CI low–high)`, or `median (range min–max)` below 6 repeats, where no 95%
+/// interval of a median exists.
 fn with_ci(e: &Estimate, decimals: usize) -> String {
-    if e.n < 2 || !e.ci_low.is_finite() {
-        return num(e.median, decimals);
+    match (e.ci_low, e.ci_high) {
+        _ if e.n < 2 => num(e.median, decimals),
+        (Some(lo), Some(hi)) => {
+            format!("{} (95% CI {}–{})", num(e.median, decimals), num(lo, decimals), num(hi, decimals))
+        }
+        _ => format!("{} (range {}–{})", num(e.median, decimals), num(e.min, decimals), num(e.max, decimals)),
     }
-    format!("{} ({}–{})", num(e.median, decimals), num(e.ci_low, decimals), num(e.ci_high, decimals))
 }
 
 /// A short plain-text table per scenario, for the end of a run in a terminal.
@@ -179,6 +184,9 @@ pub fn terminal_summary(results: &Results) -> String {
         }
         match &scenario.summary {
             Some(s) => {
+                for c in &s.comparisons {
+                    let _ = writeln!(out, "  {}", sections::pairs_line(c));
+                }
                 let _ = writeln!(out, "verdict: {}", s.verdict);
             }
             None => {

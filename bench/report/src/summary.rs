@@ -1,12 +1,12 @@
 //! From runs to conclusions: which roles were saturated (bottleneck honesty), each framework's
-//! medians over its clean repeats, framework ratios with confidence intervals, and the verdict.
+//! medians over its clean repeats, paired comparisons of the contenders, and the verdict.
 
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Bottleneck, CpuPlan, FrameworkSummary, ProcessStats, Ratio, RunRecord, ScenarioResult, SloTally, Summary,
+    Bottleneck, CpuPlan, FrameworkSummary, PairedComparison, ProcessStats, RunRecord, ScenarioResult, SloTally, Summary,
 };
-use crate::stats;
+use crate::stats::{self, MIN_PAIRS, Outcome, PairedStats, Scale};
 
 /// Mean CPU at or above this share of a role's allotment, over the measured phase, counts as
 /// saturated.
@@ -14,10 +14,6 @@ pub const SATURATED: f64 = 0.85;
 /// A role must use at least this share of its allotment itself to be named as a limit when it
 /// shares CPUs with others (so a nearly idle Postgres beside a busy load generator is not blamed).
 pub const SIGNIFICANT_SHARE: f64 = 0.20;
-
-/// The metrics ratios are computed for, and whether larger is better.
-pub const RATIO_METRICS: [(&str, bool); 4] =
-    [("rps", true), ("p50_us", false), ("p99_us", false), ("server_peak_rss_bytes", false)];
 
 /// Roles whose CPUs were saturated during the measured phase, from each role's mean CPU over
 /// exactly that phase (`ProcessStats::mean_cpu_cores`, measured from CPU-time counters).
@@ -64,6 +60,52 @@ fn values(runs: &[&RunRecord], f: impl Fn(&RunRecord) -> Option<f64>) -> Vec<f64
     runs.iter().filter_map(|r| f(r)).collect()
 }
 
+/// A metric that contenders are compared on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricSpec {
+    /// The name `results.json` and [`metric_values`] know it by.
+    pub key: &'static str,
+    /// What a reader calls it.
+    pub label: &'static str,
+    pub higher_is_better: bool,
+    pub scale: Scale,
+}
+
+/// Throughput: successful answers per second.
+pub const RPS: MetricSpec =
+    MetricSpec { key: "rps", label: "throughput", higher_is_better: true, scale: Scale::Relative };
+pub const P50: MetricSpec =
+    MetricSpec { key: "p50_us", label: "p50 latency", higher_is_better: false, scale: Scale::Relative };
+pub const P99: MetricSpec =
+    MetricSpec { key: "p99_us", label: "p99 latency", higher_is_better: false, scale: Scale::Relative };
+/// Server CPU time per successful request, in µs (the same number as ms per 1000).
+pub const CPU: MetricSpec = MetricSpec {
+    key: "server_cpu_us_per_request",
+    label: "server CPU per request",
+    higher_is_better: false,
+    scale: Scale::Relative,
+};
+pub const MEMORY: MetricSpec = MetricSpec {
+    key: "server_peak_rss_bytes",
+    label: "server peak memory",
+    higher_is_better: false,
+    scale: Scale::Relative,
+};
+/// Compared by difference: a baseline of no errors has no ratio.
+pub const ERRORS: MetricSpec =
+    MetricSpec { key: "error_rate", label: "error rate", higher_is_better: false, scale: Scale::Absolute };
+
+/// Absolute difference in error rate below which two contenders do not differ in practice:
+/// 0.1 percentage point.
+pub const ERROR_RATE_TOLERANCE: f64 = 0.001;
+
+impl MetricSpec {
+    /// The practical threshold on this metric's scale, given the relative one.
+    pub fn threshold(self, min_effect: f64) -> f64 {
+        if self.scale == Scale::Absolute { ERROR_RATE_TOLERANCE } else { min_effect }
+    }
+}
+
 fn metric(run: &RunRecord, name: &str) -> Option<f64> {
     let load = run.load.as_ref()?;
     let l = &load.total.latency_us;
@@ -76,7 +118,10 @@ fn metric(run: &RunRecord, name: &str) -> Option<f64> {
         "max_us" => l.max as f64,
         "error_rate" => load.total.error_rate,
         "server_peak_rss_bytes" => run.resources.get("server")?.peak_rss_bytes as f64,
-        "server_cpu_ms_per_1k_requests" => run.resources.get("server")?.cpu_ms_per_1k_requests?,
+        // ms per 1000 requests is µs per request.
+        "server_cpu_ms_per_1k_requests" | "server_cpu_us_per_request" => {
+            run.resources.get("server")?.cpu_ms_per_1k_requests?
+        }
         "send_lag_p99_us" => load.open.as_ref()?.send_lag_us.p99 as f64,
         _ => return None,
     })
@@ -92,104 +137,287 @@ pub fn metric_values(scenario: &ScenarioResult, framework: &str, name: &str) -> 
     values(&clean_runs(scenario, framework), |r| metric(r, name))
 }
 
-/// Summarises a scenario's runs for `frameworks` (in the order given); `None` when no
-/// framework has a clean run.
-pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], seed: u64) -> Option<Summary> {
+/// Whether runs can fairly compare `spec`. Throughput only in the closed model and when no run
+/// was limited by anything but the server; latency when the load was equal and the generator
+/// kept it (open model: the generator kept its schedule; closed model: nothing else limited);
+/// CPU per request, peak memory and error rate always: they are per request, whatever set the
+/// rate.
+pub fn fair_in(spec: MetricSpec, open: bool, runs: &[&RunRecord]) -> bool {
+    let limited =
+        |role: Option<&str>| runs.iter().any(|r| r.bottlenecks.iter().any(|b| role.is_none_or(|x| b.role == x)));
+    match spec.key {
+        "rps" => !open && !limited(None),
+        "p50_us" | "p99_us" if open => !limited(Some("loadgen")),
+        "p50_us" | "p99_us" => !limited(None),
+        _ => true,
+    }
+}
+
+/// The pairs of `a` and `b` on a metric: one per repeat in which both ran clean and measured it,
+/// and the number of such repeats left out because the metric was not fair there ([`fair_in`]).
+pub fn pairs(scenario: &ScenarioResult, a: &str, b: &str, spec: MetricSpec) -> (Vec<u32>, Vec<(f64, f64)>, usize) {
+    let (mut repeats, mut values, mut left_out) = (Vec::new(), Vec::new(), 0);
+    let mut seen: Vec<u32> = scenario.runs.iter().map(|r| r.repeat).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let open = scenario.model == "open";
+    for repeat in seen {
+        let find = |fw: &str| scenario.runs.iter().find(|r| r.repeat == repeat && r.framework == fw && r.is_clean());
+        let (Some(ra), Some(rb)) = (find(a), find(b)) else { continue };
+        let (Some(x), Some(y)) = (metric(ra, spec.key), metric(rb, spec.key)) else { continue };
+        if !fair_in(spec, open, &[ra, rb]) {
+            left_out += 1;
+            continue;
+        }
+        repeats.push(repeat);
+        values.push((x, y));
+    }
+    (repeats, values, left_out)
+}
+
+/// `a` against `b` on `spec`, pair by pair, judged with the practical threshold `min_effect`.
+pub fn compare_paired(
+    scenario: &ScenarioResult,
+    a: &str,
+    b: &str,
+    spec: MetricSpec,
+    min_effect: f64,
+    seed: u64,
+) -> Option<PairedComparison> {
+    let (repeats, values, left_out): (Vec<u32>, Vec<(f64, f64)>, usize) = {
+        let (r, v, left_out) = pairs(scenario, a, b, spec);
+        // Only pairs the statistics can use, so `repeats` lines up with the effects.
+        let usable = |(x, y): (f64, f64)| {
+            x.is_finite() && y.is_finite() && (spec.scale == Scale::Absolute || (x > 0.0 && y > 0.0))
+        };
+        let (r, v) = r.into_iter().zip(v).filter(|(_, p)| usable(*p)).unzip();
+        (r, v, left_out)
+    };
+    if values.is_empty() {
+        return None;
+    }
+    let stats = stats::paired(&values, spec.scale, spec.higher_is_better, spec.threshold(min_effect), seed);
+    if stats.n == 0 {
+        return None; // no usable pair (a zero on the ratio scale): nothing to say, nothing NaN to write
+    }
+    let sentence = sentence(spec, a, b, &stats);
+    Some(PairedComparison {
+        metric: spec.key.to_owned(),
+        a: a.to_owned(),
+        b: b.to_owned(),
+        higher_is_better: spec.higher_is_better,
+        repeats,
+        left_out,
+        stats,
+        sentence,
+    })
+}
+
+/// The spec of a metric key, for readers of [`PairedComparison`]s.
+pub fn spec(key: &str) -> Option<MetricSpec> {
+    [RPS, P50, P99, CPU, MEMORY, ERRORS].into_iter().find(|s| s.key == key)
+}
+
+/// A relative change as a signed percentage, or an absolute one in percentage points.
+fn signed(spec: MetricSpec, x: f64) -> String {
+    match spec.scale {
+        Scale::Relative => format!("{:+.1}%", x * 100.0),
+        Scale::Absolute => format!("{:+.2} pp", x * 100.0),
+    }
+}
+
+fn magnitude(spec: MetricSpec, x: f64) -> String {
+    match spec.scale {
+        Scale::Relative => format!("{:.1}%", x.abs() * 100.0),
+        Scale::Absolute => format!("{:.2} pp", x.abs() * 100.0),
+    }
+}
+
+fn p_text(p: f64) -> String {
+    if p < 0.001 { "p < 0.001".to_owned() } else { format!("p = {p:.3}") }
+}
+
+/// The outcome of a paired comparison in words a reviewer can check.
+pub fn sentence(spec: MetricSpec, a: &str, b: &str, s: &PairedStats) -> String {
+    let threshold = match spec.scale {
+        Scale::Relative => format!("±{:.1}%", s.min_effect * 100.0),
+        Scale::Absolute => format!("±{:.2} pp", s.min_effect * 100.0),
+    };
+    let ab = format!(
+        "{a} vs {b} {} (95% CI {} to {}; {} pairs, sign-flip {})",
+        signed(spec, s.effect),
+        signed(spec, s.low),
+        signed(spec, s.high),
+        s.n,
+        p_text(s.p_value)
+    );
+    match s.outcome {
+        Outcome::ABetter | Outcome::BBetter => {
+            let a_wins = s.outcome == Outcome::ABetter;
+            let (winner, loser) = if a_wins { (a, b) } else { (b, a) };
+            // The change from the loser to the winner. The interval is quoted as measured (A vs
+            // B, signed): the test, not the interval, decides significance (see `stats::paired`),
+            // so the interval may reach past zero, and it must be read that way.
+            let w = if a_wins {
+                s.effect
+            } else if spec.scale == Scale::Relative {
+                1.0 / (1.0 + s.effect) - 1.0
+            } else {
+                -s.effect
+            };
+            let direction = if w > 0.0 { "higher" } else { "lower" };
+            let agree = if s.effect > 0.0 { s.a_higher } else { s.a_lower };
+            format!(
+                "{winner} {} {direction} than {loser} by {} ({agree} of {} pairs agree, sign-flip {}; {a} vs {b} {}, \
+                 95% CI {} to {})",
+                spec.label,
+                magnitude(spec, w),
+                s.n,
+                p_text(s.p_value),
+                signed(spec, s.effect),
+                signed(spec, s.low),
+                signed(spec, s.high)
+            )
+        }
+        Outcome::Equivalent => format!("{} equivalent within {threshold}: {ab}", spec.label),
+        Outcome::BelowThreshold => {
+            format!("{} differs, but by less than {threshold} (no practical difference): {ab}", spec.label)
+        }
+        Outcome::Inconclusive => format!(
+            "{} inconclusive: {ab}; about {} pairs would tell",
+            spec.label,
+            s.needed_pairs.map_or_else(|| "more".to_owned(), |n| n.to_string())
+        ),
+        Outcome::TooFewPairs => format!(
+            "{}: {a} vs {b} ranged {} to {} over {} pairs (a range, covering the median {:.0}% of the time; a 95% \
+             interval needs {MIN_PAIRS} pairs), so no verdict",
+            spec.label,
+            signed(spec, s.low),
+            signed(spec, s.high),
+            s.n,
+            s.coverage * 100.0
+        ),
+    }
+}
+
+/// The roles that limited at least one run of the scenario, sorted.
+pub fn limited_by(scenario: &ScenarioResult) -> Vec<String> {
+    let mut roles: Vec<String> =
+        scenario.runs.iter().flat_map(|r| r.bottlenecks.iter().map(|b| b.role.clone())).collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// The metrics contenders are compared on in `scenario`: throughput in the closed model only (in
+/// the open model the schedule fixes it), latency, CPU per request, peak memory and error rate.
+/// Each comparison then keeps only the pairs where its metric is fair ([`fair_in`]).
+pub fn metrics_for(scenario: &ScenarioResult) -> Vec<MetricSpec> {
+    let mut metrics = if scenario.model == "open" { vec![] } else { vec![RPS] };
+    metrics.extend([P50, P99, CPU, MEMORY, ERRORS]);
+    metrics
+}
+
+/// Summarises a scenario's runs for `frameworks` (in the order given), judging differences with
+/// the practical threshold `min_effect`; `None` when no framework has a clean run.
+pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], min_effect: f64, seed: u64) -> Option<Summary> {
     let mut summaries = Vec::new();
-    for (i, fw) in frameworks.iter().enumerate() {
+    for fw in frameworks {
         let runs = clean_runs(scenario, fw);
         if runs.is_empty() {
             continue;
         }
-        let est = |name: &str, k: u64| stats::estimate(&values(&runs, |r| metric(r, name)), seed ^ (i as u64) << 8 ^ k);
+        let est = |name: &str| stats::estimate(&values(&runs, |r| metric(r, name)));
         let cpu = values(&runs, |r| metric(r, "server_cpu_ms_per_1k_requests"));
         let lag = values(&runs, |r| metric(r, "send_lag_p99_us"));
         let judged: Vec<bool> = runs.iter().filter_map(|r| r.load.as_ref()?.slo.as_ref().map(|s| s.pass)).collect();
         summaries.push(FrameworkSummary {
             framework: fw.clone(),
             clean_runs: runs.len(),
-            rps: est("rps", 1),
-            p50_us: est("p50_us", 2),
-            p90_us: est("p90_us", 3),
-            p99_us: est("p99_us", 4),
-            p999_us: est("p999_us", 5),
-            max_us: est("max_us", 6),
-            error_rate: est("error_rate", 7),
-            server_peak_rss_bytes: est("server_peak_rss_bytes", 8),
-            server_cpu_ms_per_1k_requests: (!cpu.is_empty()).then(|| stats::estimate(&cpu, seed ^ 9)),
+            rps: est("rps"),
+            p50_us: est("p50_us"),
+            p90_us: est("p90_us"),
+            p99_us: est("p99_us"),
+            p999_us: est("p999_us"),
+            max_us: est("max_us"),
+            error_rate: est("error_rate"),
+            server_peak_rss_bytes: est("server_peak_rss_bytes"),
+            server_cpu_ms_per_1k_requests: (!cpu.is_empty()).then(|| stats::estimate(&cpu)),
             slo: (!judged.is_empty())
                 .then(|| SloTally { met: judged.iter().filter(|p| **p).count(), judged: judged.len() }),
-            send_lag_p99_us: (!lag.is_empty()).then(|| stats::estimate(&lag, seed ^ 10)),
+            send_lag_p99_us: (!lag.is_empty()).then(|| stats::estimate(&lag)),
         });
     }
     if summaries.is_empty() {
         return None;
     }
-    let mut ratios = Vec::new();
+    let limited_by = limited_by(scenario);
+    let metrics = metrics_for(scenario);
+    let mut comparisons = Vec::new();
     if let Some(first) = summaries.first().map(|s| s.framework.clone()) {
-        for other in summaries.iter().skip(1) {
-            for (k, (name, _)) in RATIO_METRICS.iter().enumerate() {
-                let a = metric_values(scenario, &first, name);
-                let b = metric_values(scenario, &other.framework, name);
-                if let Some((ratio, ci_low, ci_high)) = stats::ratio(&a, &b, seed ^ 0x5eed ^ k as u64) {
-                    ratios.push(Ratio {
-                        metric: (*name).to_owned(),
-                        numerator: first.clone(),
-                        denominator: other.framework.clone(),
-                        ratio,
-                        ci_low,
-                        ci_high,
-                    });
-                }
+        for (oi, other) in summaries.iter().skip(1).enumerate() {
+            for (k, spec) in metrics.iter().enumerate() {
+                let seed = seed ^ ((oi as u64) << 8) ^ k as u64;
+                comparisons.extend(compare_paired(scenario, &first, &other.framework, *spec, min_effect, seed));
             }
         }
     }
-    let mut limited_by: Vec<String> =
-        scenario.runs.iter().flat_map(|r| r.bottlenecks.iter().map(|b| b.role.clone())).collect();
-    limited_by.sort();
-    limited_by.dedup();
-    let verdict = verdict(scenario, &ratios, &limited_by);
-    Some(Summary { frameworks: summaries, ratios, limited_by, verdict })
+    let headline = if scenario.model == "open" { "p99_us" } else { "rps" };
+    let throughput_compared = comparisons.iter().any(|c| c.metric == headline);
+    let verdict = verdict(scenario, &comparisons, &limited_by);
+    Some(Summary { frameworks: summaries, comparisons, limited_by, throughput_compared, min_effect, verdict })
 }
 
-fn verdict(scenario: &ScenarioResult, ratios: &[Ratio], limited_by: &[String]) -> String {
-    if !limited_by.is_empty() {
-        return format!(
-            "Limited by the {} (a saturated CPU, or a load generator that did not keep its schedule; see the runs): \
-             these numbers measure it as much as the frameworks, so no winner is named. Give it more CPU (--cpus) or \
-             lower the load.",
-            limited_by.join(" and ")
-        );
+fn verdict(scenario: &ScenarioResult, comparisons: &[PairedComparison], limited_by: &[String]) -> String {
+    if comparisons.is_empty() {
+        return "Only one contender has clean runs; nothing to compare.".to_owned();
     }
-    // At a fixed arrival rate throughput is set by the scenario; latency is what differs.
-    let (metric, what, higher_better) =
-        if scenario.model == "open" { ("p99_us", "p99 latency", false) } else { ("rps", "throughput", true) };
-    let Some(r) = ratios.iter().find(|r| r.metric == metric) else {
-        return "Only one framework has clean runs; nothing to compare.".to_owned();
-    };
-    let repeats = scenario.runs.iter().filter(|x| x.is_clean()).map(|x| x.repeat).max().unwrap_or(0);
-    if scenario.runs.iter().filter(|x| x.is_clean() && x.framework == r.numerator).count() < 2
-        || scenario.runs.iter().filter(|x| x.is_clean() && x.framework == r.denominator).count() < 2
+    let find = |key: &str| comparisons.iter().find(|c| c.metric == key).map(|c| c.sentence.clone());
+    let mut efficiency: Vec<String> =
+        ["server_cpu_us_per_request", "server_peak_rss_bytes"].iter().filter_map(|k| find(k)).collect();
+    if let Some(c) = comparisons.iter().find(|c| c.metric == "error_rate")
+        && c.stats.outcome != Outcome::Equivalent
     {
-        return format!(
-            "{what} ratio {} / {} = {:.3} from a single clean repeat ({repeats} run): no confidence interval, so no conclusion; use --repeats 3 or more.",
-            r.numerator, r.denominator, r.ratio
-        );
+        efficiency.push(c.sentence.clone());
     }
-    if r.ci_low <= 1.0 && r.ci_high >= 1.0 {
-        return format!(
-            "No significant {what} difference between {} and {} (ratio {:.3}, 95% CI {:.3}–{:.3}).",
-            r.numerator, r.denominator, r.ratio, r.ci_low, r.ci_high
-        );
+    let open = scenario.model == "open";
+    let headline = comparisons.iter().find(|c| c.metric == if open { "p99_us" } else { "rps" });
+    let limits = limited_by.join(" and ");
+    let mut out = match headline {
+        Some(c) if c.left_out == 0 => format!("{}.", capitalised(&c.sentence)),
+        Some(c) => format!(
+            "{} ({} pair(s) left out: limited by the {limits} in those repeats).",
+            capitalised(&c.sentence),
+            c.left_out
+        ),
+        None if !limited_by.is_empty() => format!(
+            "{} was not compared: the {limits} limited the runs (a saturated CPU, or a load generator that did \
+             not keep its schedule; see the runs), so it would measure that, not the servers.",
+            if open { "Latency" } else { "Throughput" }
+        ),
+        None => String::new(),
+    };
+    if out.is_empty() && efficiency.is_empty() {
+        return "No difference beyond the error rate's tolerance, and nothing else was compared.".to_owned();
     }
-    let numerator_better = (r.ratio > 1.0) == higher_better;
-    let (better, worse) =
-        if numerator_better { (&r.numerator, &r.denominator) } else { (&r.denominator, &r.numerator) };
-    let factor = if r.ratio >= 1.0 { r.ratio } else { 1.0 / r.ratio };
-    let (lo, hi) = if r.ratio >= 1.0 { (r.ci_low, r.ci_high) } else { (1.0 / r.ci_high, 1.0 / r.ci_low) };
-    let relation = if higher_better { "higher" } else { "lower" };
-    let (shown, lo, hi) = if higher_better { (factor, lo, hi) } else { (1.0 / factor, 1.0 / hi, 1.0 / lo) };
-    format!("{better} had {relation} {what} than {worse}: {shown:.3}× (95% CI {lo:.3}–{hi:.3}).")
+    if !efficiency.is_empty() {
+        let lead = if limited_by.is_empty() { "" } else { "At equal delivered load: " };
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if lead.is_empty() {
+            let sentences: Vec<String> = efficiency.iter().map(|s| capitalised(s)).collect();
+            out.push_str(&format!("{}.", sentences.join(". ")));
+        } else {
+            out.push_str(&format!("{lead}{}.", efficiency.join("; ")));
+        }
+    }
+    out
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use taskbench_report::model::{Bottleneck, Results};
 use taskbench_report::{markdown, summary, terminal_summary, write_report};
 
 const FRAMEWORKS: [&str; 2] = ["axum", "actix"];
-const KINDS: [(&str, &str); 5] = [
+const KINDS: [(&str, &str); 6] = [
+    ("pairs", "paired comparison, pair by pair"),
     ("latency", "latency percentile spectrum"),
     ("throughput", "throughput over time"),
     ("memory", "server memory over time"),
@@ -24,7 +25,7 @@ fn constructed(repeats: u32) -> Results {
 fn resummarise(r: &mut Results) {
     let frameworks = r.config.frameworks.clone();
     for s in &mut r.scenarios {
-        s.summary = summary::summarise(s, &frameworks, 1);
+        s.summary = summary::summarise(s, &frameworks, taskbench_report::stats::DEFAULT_MIN_EFFECT, 1);
     }
 }
 
@@ -60,6 +61,9 @@ fn writes_markdown_html_and_a_chart_of_each_kind() {
         }
         if kind == "rps" {
             assert!(svg.matches("<rect").count() >= 3, "rps: a bar per framework");
+        } else if kind == "pairs" {
+            // A dot per pair and metric, beside the threshold band.
+            assert!(svg.matches("<circle").count() >= 9 && svg.contains("threshold"), "pairs: {svg}");
         } else {
             // One point per second of the 5 s measured phase; the others have far more.
             let least = if kind == "throughput" { 5 } else { 15 };
@@ -87,14 +91,19 @@ fn html_is_self_contained_and_inlines_every_chart() {
 
 #[test]
 fn markdown_names_each_framework_the_verdict_and_links_the_charts() {
-    let r = constructed(3);
+    let r = constructed(6);
     let md = markdown(&r);
     for fw in FRAMEWORKS {
         assert!(md.contains(&format!("| {fw} |")), "a table row for {fw}");
     }
     let verdict = &r.scenarios[0].summary.as_ref().expect("summarised").verdict;
     assert!(md.contains("Verdict"), "{md}");
-    assert!(md.contains("throughput than"), "the fixture's clear difference is named: {verdict}");
+    assert!(
+        verdict.contains("Actix throughput higher than axum by"),
+        "the fixture's clear difference is named: {verdict}"
+    );
+    assert!(md.contains("| throughput | actix vs axum |") || md.contains("| throughput | axum vs actix |"), "{md}");
+    assert!(md.contains("sign-flip, n = 6"), "the test and n are shown: {md}");
     for (kind, _) in KINDS {
         assert!(md.contains(&format!("(charts/crud-mix-{kind}.svg)")), "links the {kind} chart");
     }
@@ -103,6 +112,17 @@ fn markdown_names_each_framework_the_verdict_and_links_the_charts() {
     assert!(!md.contains("INCOMPLETE"), "a complete run is not called incomplete");
     let text = terminal_summary(&r);
     assert!(text.contains("crud-mix") && text.contains("axum") && text.contains("actix") && text.contains("verdict"));
+    assert!(text.contains("throughput (axum vs actix): pairs r1 "), "the pairs are printed: {text}");
+}
+
+#[test]
+fn three_repeats_give_a_range_and_no_verdict() {
+    let r = constructed(3);
+    let verdict = &r.scenarios[0].summary.as_ref().expect("summarised").verdict;
+    assert!(verdict.contains("over 3 pairs (a range, covering the median 75% of the time"), "{verdict}");
+    assert!(verdict.contains("so no verdict") && !verdict.contains("higher than"), "{verdict}");
+    let md = markdown(&r);
+    assert!(md.contains("(range 9"), "a median's range is called a range: {md}");
 }
 
 #[test]
@@ -170,21 +190,33 @@ fn no_measurement_at_all_renders_placeholders() {
 }
 
 #[test]
-fn a_limited_run_warns_and_names_no_winner() {
-    let mut r = constructed(3);
-    r.scenarios[0].runs[1].bottlenecks.push(Bottleneck {
-        role: "loadgen".into(),
+fn a_limited_run_compares_efficiency_but_not_throughput() {
+    let limit = || Bottleneck {
+        role: "postgres".into(),
         utilisation: 0.97,
-        detail: "loadgen used 97% of its 1 CPU(s)".into(),
-    });
+        detail: "postgres used 97% of its 1 CPU(s)".into(),
+    };
+    // Every repeat limited: throughput and latency are not compared at all.
+    let mut r = constructed(6);
+    for run in r.scenarios[0].runs.iter_mut().filter(|run| run.framework == "actix") {
+        run.bottlenecks.push(limit());
+    }
     resummarise(&mut r);
     let md = markdown(&r);
-    assert!(md.contains("Limited by loadgen"), "{md}");
-    assert!(md.contains("actix repeat 1: loadgen used 97% of its 1 CPU(s)"), "{md}");
-    assert!(md.contains("no winner is named"));
-    for winner in ["higher throughput than", "lower p99 latency than"] {
-        assert!(!md.contains(winner), "no winner wording: {winner:?}");
-    }
+    assert!(md.contains("Limited by postgres"), "{md}");
+    assert!(md.contains("actix repeat 1: postgres used 97% of its 1 CPU(s)"), "{md}");
+    let verdict = &r.scenarios[0].summary.as_ref().expect("summarised").verdict;
+    assert!(verdict.starts_with("Throughput was not compared: the postgres limited the runs"), "{verdict}");
+    assert!(verdict.contains("At equal delivered load: actix server CPU per request lower than axum by"), "{verdict}");
+    assert!(!md.contains("| throughput |") && !md.contains("throughput higher than"), "{md}");
+    assert!(md.contains("| server CPU per request | axum vs actix |"), "{md}");
+
+    // One repeat limited: that pair is left out of throughput, and the verdict says so.
+    let mut r = constructed(7);
+    r.scenarios[0].runs[1].bottlenecks.push(limit());
+    resummarise(&mut r);
+    let verdict = &r.scenarios[0].summary.as_ref().expect("summarised").verdict;
+    assert!(verdict.contains("throughput higher than axum") && verdict.contains("(1 pair(s) left out"), "{verdict}");
 }
 
 #[test]

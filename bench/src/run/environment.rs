@@ -94,6 +94,14 @@ pub(crate) fn server_binaries(
         }
         out.insert(f.clone(), path);
     }
-    let profile = if given.is_empty() { profile } else { format!("{profile} (some binaries given with --server-bin)") };
+    let profile = if given.is_empty() {
+        profile
+    } else {
+        // The profile of each given binary's directory (target/release → release).
+        let mut of_given: Vec<String> = given.values().map(|p| profile_of(p.parent().unwrap_or(p))).collect();
+        of_given.sort();
+        of_given.dedup();
+        format!("{} (binaries given on the command line)", of_given.join(", "))
+    };
     Ok((out, profile))
 }

@@ -39,11 +39,12 @@ pub struct RunArgs {
     /// Frameworks to compare, in this order.
     #[arg(long, value_delimiter = ',', default_value = "axum,actix")]
     pub frameworks: Vec<String>,
-    /// Measured runs of each framework per scenario [default: 3; with --quick: 2].
+    /// Measured runs of each framework per scenario [default: 6, the fewest pairs that allow a
+    /// 95% interval and a verdict; with --quick: 2, a range and no verdict].
     #[arg(long)]
     pub repeats: Option<u32>,
     /// Measured duration of every run: a duration (`10s`), or `scenario` for each file's own
-    /// [default: 10s; with --quick: scenario].
+    /// [default: 5s; with --quick: scenario].
     #[arg(long)]
     pub duration: Option<String>,
     /// Warm-up of every run [default: each scenario's own].
@@ -71,6 +72,16 @@ pub struct RunArgs {
     /// A server binary to use instead of building/locating it: `axum=PATH` (repeatable).
     #[arg(long = "server-bin", value_name = "FRAMEWORK=PATH", value_parser = parse_server_bin)]
     pub server_bins: Vec<(String, PathBuf)>,
+    /// A contender instead of a framework: `NAME=PATH [SERVER ARGS]`, shell-quoted, e.g.
+    /// `base=old/taskbench-axum` or `'head=new/taskbench-axum --inject-cpu-us 3'`. Repeat for each
+    /// (two or more replace --frameworks); they run interleaved A B, B A, … and
+    /// `taskbench gate` judges the second against the first.
+    #[arg(long = "contender", value_name = "NAME=PATH [ARGS]", value_parser = parse_contender, conflicts_with_all = ["frameworks", "server_bins"])]
+    pub contenders: Vec<Contender>,
+    /// The practical threshold of the paired comparisons: smaller differences are no practical
+    /// difference (a percentage, 2%, or a fraction, 0.02).
+    #[arg(long, default_value = "2%", value_parser = crate::compare::parse_threshold)]
+    pub min_effect: f64,
     /// Do not run `cargo build` for the servers; use the binaries next to this one.
     #[arg(long)]
     pub no_build: bool,
@@ -80,9 +91,38 @@ pub struct RunArgs {
     /// How often resources are sampled.
     #[arg(long, default_value = "250ms", value_parser = crate::loadgen::humantime_duration)]
     pub sample_interval: Duration,
-    /// Seed of the run order rotation and the bootstrap [default: random].
+    /// Seed of the Monte Carlo permutation tests (above 16 pairs) [default: random].
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// A server binary under a name of its own, with extra arguments (`--contender`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contender {
+    pub name: String,
+    pub binary: PathBuf,
+    pub args: Vec<String>,
+}
+
+fn parse_contender(s: &str) -> Result<Contender, String> {
+    let expected = "expected NAME=PATH [SERVER ARGS], e.g. `head=target/release/taskbench-axum --inject-cpu-us 3`";
+    let (name, rest) = s.split_once('=').ok_or_else(|| format!("{expected}; found `{s}`"))?;
+    let name = name.trim();
+    // Names become part of database names (`tb_…_r3_<name>`): Postgres identifiers we can use
+    // unquoted, within its 63-byte limit.
+    if name.is_empty()
+        || name.len() > 24
+        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(format!(
+            "contender names are 1 to 24 lower-case letters, digits and `_`; found `{name}` ({expected})"
+        ));
+    }
+    let words = shell_words::split(rest).map_err(|e| format!("{e} in `{rest}` ({expected})"))?;
+    let Some((binary, args)) = words.split_first() else {
+        return Err(format!("no binary for contender `{name}` ({expected})"));
+    };
+    Ok(Contender { name: name.to_owned(), binary: PathBuf::from(binary), args: args.to_vec() })
 }
 
 fn parse_server_bin(s: &str) -> Result<(String, PathBuf), String> {
@@ -118,7 +158,13 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
         scenarios.push((path, scenario));
     }
     let mut frameworks = Vec::new();
-    for f in &args.frameworks {
+    for c in &args.contenders {
+        if frameworks.contains(&c.name) {
+            return Err(format!("--contender: the name `{}` is given twice; expected one name per contender", c.name));
+        }
+        frameworks.push(c.name.clone());
+    }
+    for f in args.frameworks.iter().filter(|_| args.contenders.is_empty()) {
         let f = f.trim().to_ascii_lowercase();
         if !FRAMEWORKS.contains(&f.as_str()) {
             return Err(format!("--frameworks: unknown framework `{f}`; expected some of {}", FRAMEWORKS.join(",")));
@@ -130,7 +176,7 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
     if frameworks.is_empty() {
         return Err("--frameworks: expected at least one of axum,actix".into());
     }
-    let repeats = args.repeats.unwrap_or(if args.quick { 2 } else { 3 });
+    let repeats = args.repeats.unwrap_or(if args.quick { 2 } else { 6 });
     if repeats == 0 {
         return Err("--repeats must be at least 1".into());
     }
@@ -144,7 +190,7 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
             Some(d)
         }
         None if args.quick => None,
-        None => Some(Duration::from_secs(10)),
+        None => Some(Duration::from_secs(5)),
     };
     let db: DbChoice = args.db.parse().map_err(|e| format!("--db: {e}"))?;
     let available = cpus::available();
@@ -174,7 +220,13 @@ pub async fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(plan.out.join("logs")) {
         return fail(&format!("creating {}: {e}", plan.out.display()));
     }
-    let given: BTreeMap<String, PathBuf> = args.server_bins.iter().cloned().collect();
+    let given: BTreeMap<String, PathBuf> = if args.contenders.is_empty() {
+        args.server_bins.iter().cloned().collect()
+    } else {
+        args.contenders.iter().map(|c| (c.name.clone(), c.binary.clone())).collect()
+    };
+    let server_args: BTreeMap<String, Vec<String>> =
+        args.contenders.iter().map(|c| (c.name.clone(), c.args.clone())).collect();
     let (binaries, profile) = match environment::server_binaries(&plan.frameworks, &given, !args.no_build) {
         Ok(b) => b,
         Err(e) => return fail(&e),
@@ -185,7 +237,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
     {
         tracing::warn!(error = %e, "could not pin taskbench itself to the load generator's CPUs");
     }
-    if profile != "release" {
+    // `release`, or `release (binaries given on the command line)`: anything else warns.
+    if profile.split(" (").next() != Some("release") {
         tracing::warn!(%profile, "the servers are not release builds: numbers will not represent the frameworks");
     }
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
@@ -232,18 +285,28 @@ pub async fn run(args: RunArgs) -> ExitCode {
             server_pool_size: args.pool_size,
             server_workers: plan.cpus.server.as_ref().map_or_else(|| cpus::available().len(), Vec::len),
             seed,
+            min_effect: args.min_effect,
+            server_args: server_args.clone(),
         },
         scenarios: Vec::new(),
     };
     let progress = Progress::new(&plan, args.quiet || args.json);
-    let mut runner = Runner { plan: &plan, args: &args, pg: &pg, binaries: &binaries, results: &mut results, progress };
+    let mut runner = Runner {
+        plan: &plan,
+        args: &args,
+        pg: &pg,
+        binaries: &binaries,
+        server_args: &server_args,
+        results: &mut results,
+        progress,
+    };
     let stopped = runner.all(interrupt).await;
     runner.progress.bar.finish_and_clear();
     on_ctrl_c.abort();
     results.finished_at = Some(now());
     results.incomplete = stopped;
     for s in &mut results.scenarios {
-        s.summary = taskbench_report::summary::summarise(s, &plan.frameworks, seed);
+        s.summary = taskbench_report::summary::summarise(s, &plan.frameworks, args.min_effect, seed);
     }
     let wrote = results.write(&plan.out);
     drop(pg);
@@ -353,6 +416,7 @@ struct Runner<'a> {
     args: &'a RunArgs,
     pg: &'a Postgres,
     binaries: &'a BTreeMap<String, PathBuf>,
+    server_args: &'a BTreeMap<String, Vec<String>>,
     results: &'a mut Results,
     progress: Progress,
 }
@@ -432,6 +496,7 @@ impl Runner<'_> {
             workers: self.results.config.server_workers,
             cpus: self.plan.cpus.server.as_deref(),
             log,
+            args: self.server_args.get(framework).map_or(&[], Vec::as_slice),
         }
     }
 
@@ -478,6 +543,7 @@ impl Runner<'_> {
             bottlenecks: Vec::new(),
             error: None,
         };
+        let phase = Instant::now();
         let url = match self.pg.create_database_from(db, template).await {
             Ok(url) => url,
             Err(e) => {
@@ -485,6 +551,7 @@ impl Runner<'_> {
                 return record;
             }
         };
+        tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "database copied");
         let stem = format!("{}-{framework}-{repeat}", scenario.name);
         let logs = self.plan.out.join("logs");
         match self.measure(path, scenario, &url, framework, &logs, &stem, interrupt, &mut record).await {
@@ -494,6 +561,7 @@ impl Runner<'_> {
         if let Err(e) = self.pg.drop_database(db).await {
             tracing::warn!(error = %e, "dropping the run's database");
         }
+        tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "run done, database dropped");
         record
     }
 
@@ -509,7 +577,9 @@ impl Runner<'_> {
         interrupt: &mut tokio::sync::watch::Receiver<bool>,
         record: &mut RunRecord,
     ) -> Result<(), String> {
+        let phase = Instant::now();
         let server = Server::start(&self.server_spec(framework, url, logs.join(format!("{stem}-server.log")))).await?;
+        tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "server ready");
         // Ready and not yet loaded: what a server costs just by running.
         let idle_server_rss = sampler::vm_rss(server.pid);
         let loadgen = match Loadgen::start(
@@ -531,9 +601,12 @@ impl Runner<'_> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let sampling = tokio::spawn(sampler::sample(watched, self.args.sample_interval, stop_rx));
         let end = loadgen.finish(interrupt).await;
+        tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "load generator done");
         let _ = stop_tx.send(());
         let (readings, mut hwm) = sampling.await.unwrap_or_default();
+        tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "sampler done");
         server.stop().await;
+        tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "server stopped");
         let load = match end {
             LoadgenEnd::Result(load) => load,
             LoadgenEnd::Failed(why) => return Err(why),
@@ -566,6 +639,12 @@ impl Runner<'_> {
             &self.plan.cpus,
             self.results.environment.machine.logical_cpus,
         );
+        // The open-model engine spins (yields) through the last 50 µs before each send, so at
+        // high rates its core looks busy by design: whether it kept up is told by its send lag,
+        // not its CPU.
+        if load.open.is_some() {
+            record.bottlenecks.retain(|b| b.role != "loadgen");
+        }
         if let Some(open) = load.open.as_ref().filter(|o| o.generator_limited)
             && !record.bottlenecks.iter().any(|b| b.role == "loadgen")
         {

@@ -31,6 +31,8 @@ pub(crate) struct ServerSpec<'a> {
     pub(crate) workers: usize,
     pub(crate) cpus: Option<&'a [usize]>,
     pub(crate) log: PathBuf,
+    /// Extra arguments of a `--contender` (e.g. `--inject-cpu-us 30`), after the usual ones.
+    pub(crate) args: &'a [String],
 }
 
 impl Server {
@@ -40,6 +42,7 @@ impl Server {
         let mut cmd = Command::new(spec.binary);
         cmd.args(["--addr", "127.0.0.1:0", "--database-url", spec.database_url])
             .args(["--pool-size", &spec.pool_size.to_string(), "--workers", &spec.workers.to_string()])
+            .args(spec.args)
             .env("TASKBENCH_JWT_SECRET", format!("taskbench-run-{:032x}", rand::random::<u128>()))
             .env("RUST_LOG", std::env::var("TASKBENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             // We hold the write end of its stdin: if we die, even by SIGKILL, it sees EOF and stops.

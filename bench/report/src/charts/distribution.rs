@@ -1,5 +1,5 @@
 //! Distributions over a scenario's runs: the latency percentile spectrum from merged HDR
-//! histograms, and requests per second per framework with bootstrap whiskers.
+//! histograms, and requests per second per framework with whiskers (the median's 95% interval from 6 repeats, else the range).
 
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
@@ -147,7 +147,8 @@ pub(super) fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pal
     let y_max = frameworks
         .iter()
         .flat_map(|fw| {
-            let e = summary(fw).map(|s| [s.rps.ci_high, s.rps.max, s.rps.median]).unwrap_or_default();
+            let e =
+                summary(fw).map(|s| [s.rps.ci_high.unwrap_or(s.rps.max), s.rps.max, s.rps.median]).unwrap_or_default();
             e.into_iter().chain(repeats(fw))
         })
         .filter(|v| v.is_finite())
@@ -155,7 +156,7 @@ pub(super) fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pal
         * 1.15;
     let legend = vec![
         (Swatch::Block(RGBColor(150, 150, 150).mix(0.6)), "median of repeats".to_owned()),
-        (Swatch::Line(BLACK, 2), "95% CI (bootstrap)".to_owned()),
+        (Swatch::Line(BLACK, 2), "95% CI of the median (6+ repeats), else the range".to_owned()),
         (Swatch::Dot(BLACK), "each clean repeat".to_owned()),
     ];
     let plot = with_legend(root, &legend)?;
@@ -197,12 +198,13 @@ pub(super) fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pal
         chart.draw_series([bar])?;
         let at = |v: f64| EmptyElement::at((SegmentValue::CenterOf(i), v));
         let whisker = BLACK.stroke_width(2);
-        if s.rps.ci_low.is_finite() && s.rps.ci_high.is_finite() {
+        let (lo, hi) = (s.rps.ci_low.unwrap_or(s.rps.min), s.rps.ci_high.unwrap_or(s.rps.max));
+        if lo.is_finite() && hi.is_finite() {
             chart.draw_series([PathElement::new(
-                vec![(SegmentValue::CenterOf(i), s.rps.ci_low), (SegmentValue::CenterOf(i), s.rps.ci_high)],
+                vec![(SegmentValue::CenterOf(i), lo), (SegmentValue::CenterOf(i), hi)],
                 whisker,
             )])?;
-            for v in [s.rps.ci_low, s.rps.ci_high] {
+            for v in [lo, hi] {
                 chart.draw_series([at(v) + PathElement::new(vec![(-10, 0), (10, 0)], whisker)])?;
             }
         }
@@ -213,12 +215,12 @@ pub(super) fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pal
                 .enumerate()
                 .map(|(k, v)| at(v) + Circle::new((22 + 7 * k as i32, 0), 3, BLACK.filled())),
         )?;
-        let label = if s.rps.n >= 2 && s.rps.ci_low.is_finite() {
-            format!("{} ({}–{})", tick(s.rps.median), tick(s.rps.ci_low), tick(s.rps.ci_high))
-        } else {
-            tick(s.rps.median)
+        let label = match (s.rps.ci_low, s.rps.ci_high) {
+            (Some(lo), Some(hi)) => format!("{} (CI {}–{})", tick(s.rps.median), tick(lo), tick(hi)),
+            _ if s.rps.n >= 2 => format!("{} (range {}–{})", tick(s.rps.median), tick(lo), tick(hi)),
+            _ => tick(s.rps.median),
         };
-        chart.draw_series([at(s.rps.median.max(s.rps.ci_high)) + Text::new(label, (-70, -28), font(LABEL))])?;
+        chart.draw_series([at(s.rps.median.max(hi)) + Text::new(label, (-70, -28), font(LABEL))])?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The SVG charts of one scenario, drawn with plotters: latency percentile spectrum, throughput,
-//! memory and CPU over time, and requests per second with confidence whiskers. Each framework
+//! memory and CPU over time, requests per second with confidence whiskers, and the paired
+//! comparison's pairs against the threshold band. Each framework
 //! keeps one colour in every chart; legends sit in a panel beside the plot so they never cover a
 //! line.
 
@@ -13,9 +14,11 @@ use crate::model::{RunRecord, ScenarioResult};
 use crate::summary::clean_runs;
 
 mod distribution;
+mod pairs;
 mod timeline;
 
 use distribution::{latency, rps_bars};
+use pairs::pairs;
 use timeline::{cpu, memory, throughput};
 
 /// Pixel size of every chart, legend panel included.
@@ -46,7 +49,7 @@ type DrawFn = fn(&Area<'_>, &ScenarioResult, &Palette, &str) -> Draw;
 /// One drawn chart.
 #[derive(Debug, Clone)]
 pub(crate) struct Chart {
-    /// `latency`, `throughput`, `memory`, `cpu` or `rps`: the file is `<scenario>-<kind>.svg`.
+    /// `latency`, `throughput`, `memory`, `cpu`, `rps` or `pairs`: the file is `<scenario>-<kind>.svg`.
     pub(crate) kind: &'static str,
     pub(crate) svg: String,
 }
@@ -78,12 +81,13 @@ enum Swatch {
 
 /// Draws every chart of `scenario`. A chart with nothing to show says so instead of failing.
 pub(crate) fn scenario_charts(scenario: &ScenarioResult, palette: &Palette) -> Result<Vec<Chart>, (String, String)> {
-    let specs: [(&'static str, &str, DrawFn); 5] = [
+    let specs: [(&'static str, &str, DrawFn); 6] = [
         ("latency", "latency percentile spectrum", latency),
         ("throughput", "throughput over time", throughput),
         ("memory", "server memory over time", memory),
         ("cpu", "CPU use over time", cpu),
         ("rps", "goodput (successful responses per second) over repeats", rps_bars),
+        ("pairs", "paired comparison, pair by pair", pairs),
     ];
     let mut out = Vec::new();
     for (kind, what, draw) in specs {

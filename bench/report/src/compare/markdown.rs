@@ -100,10 +100,11 @@ impl Comparison {
             md.push('\n');
         }
         let mut notes: Vec<String> = Vec::new();
-        if self.rows.iter().any(|r| r.verdict != Verdict::Missing && r.baseline_repeats.min(r.new_repeats) == 1) {
+        if self.rows.iter().any(|r| r.verdict != Verdict::Missing && r.ci_is_range && r.metric != Metric::ErrorRate) {
             notes.push(
-                "One repeat on a side gives no confidence interval (shown as n/a): those changes are judged on the \
-                 point estimate and the threshold alone. Run with more repeats for a real interval."
+                "An interval marked “range” is not a confidence interval: with so few repeats no 95% interval exists \
+                 between two separate runs, so no change is called there. Use 4 or more repeats a side, or better, \
+                 one interleaved run judged with `taskbench gate`."
                     .to_owned(),
             );
         }
@@ -123,9 +124,8 @@ impl Comparison {
 
 fn table_row(row: &Row) -> String {
     let m = row.metric;
-    let single = row.baseline_repeats.min(row.new_repeats) == 1;
     let ci = match (row.ci_low, row.ci_high) {
-        (Some(_), Some(_)) if single => "n/a (1 repeat)".to_owned(),
+        (Some(lo), Some(hi)) if row.ci_is_range => format!("range {}", range_of(m, lo, hi)),
         (Some(lo), Some(hi)) => range_of(m, lo, hi),
         _ => String::new(),
     };

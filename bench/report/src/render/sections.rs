@@ -1,11 +1,11 @@
 //! The report's sections as document blocks: the run's header, each scenario's comparison,
-//! ratios, bottleneck warning, verdict, charts, runs and resources, and how to read it all.
+//! paired comparisons, bottleneck warning, verdict, charts, runs and resources, and how to read it all.
 
 use super::{CHART_KINDS, file_stem, frameworks, mib, num, percent, us_ms, with_ci};
 use crate::charts::fmt_ms;
 use crate::document::{Block, code, strong, text};
-use crate::model::{Results, RunRecord, ScenarioResult};
-use crate::stats::median;
+use crate::model::{PairedComparison, Results, RunRecord, ScenarioResult};
+use crate::stats::{IntervalKind, Outcome, Scale, median};
 use crate::summary::clean_runs;
 
 fn header(results: &Results) -> Vec<Block> {
@@ -20,7 +20,8 @@ fn header(results: &Results) -> Vec<Block> {
         }
         None => {}
     }
-    if env.build_profile != "release" {
+    // `release`, or `release (binaries given on the command line)`.
+    if env.build_profile.split(" (").next() != Some("release") {
         blocks.push(Block::Warning(vec![
             text("the servers were built with the "),
             code(&env.build_profile),
@@ -145,15 +146,53 @@ fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
     Block::Table { head: head.map(str::to_owned).to_vec(), rows }
 }
 
-/// What a reader calls a summary metric.
-fn metric_name(metric: &str) -> &str {
-    match metric {
-        "rps" => "goodput (successful responses per second)",
-        "p50_us" => "p50 latency",
-        "p99_us" => "p99 latency",
-        "server_peak_rss_bytes" => "server peak RSS",
-        other => other,
+fn comparison_row(c: &PairedComparison) -> Vec<String> {
+    let spec = crate::summary::spec(&c.metric);
+    let relative = c.stats.scale == Scale::Relative;
+    let fmt = |x: f64| if relative { format!("{:+.1}%", x * 100.0) } else { format!("{:+.2} pp", x * 100.0) };
+    let each = c.repeats.iter().zip(&c.stats.effects).map(|(r, e)| format!("r{r} {}", fmt(*e))).collect::<Vec<_>>();
+    let interval = match c.stats.interval {
+        IntervalKind::Ci => {
+            format!("{} to {} (95% CI, covers {:.1}%)", fmt(c.stats.low), fmt(c.stats.high), c.stats.coverage * 100.0)
+        }
+        IntervalKind::Range => {
+            format!(
+                "{} to {} (range only: covers {:.0}%)",
+                fmt(c.stats.low),
+                fmt(c.stats.high),
+                c.stats.coverage * 100.0
+            )
+        }
+    };
+    vec![
+        spec.map_or(c.metric.clone(), |s| s.label.to_owned()),
+        format!("{} vs {}", c.a, c.b),
+        each.join(", "),
+        fmt(c.stats.effect),
+        interval,
+        format!("sign-flip, n = {}, p = {:.3}", c.stats.n, c.stats.p_value),
+        outcome_label(c),
+    ]
+}
+
+/// The outcome in a few words, naming the better contender.
+fn outcome_label(c: &PairedComparison) -> String {
+    match c.stats.outcome {
+        Outcome::ABetter => format!("{} better", c.a),
+        Outcome::BBetter => format!("{} better", c.b),
+        Outcome::Equivalent => "equivalent".to_owned(),
+        Outcome::BelowThreshold => "below threshold".to_owned(),
+        Outcome::Inconclusive => {
+            c.stats.needed_pairs.map_or("inconclusive".to_owned(), |n| format!("inconclusive (~{n} pairs would tell)"))
+        }
+        Outcome::TooFewPairs => format!("no verdict: {} pairs", c.stats.n),
     }
+}
+
+/// One line per comparison for the terminal: the pairs and what they say.
+pub(crate) fn pairs_line(c: &PairedComparison) -> String {
+    let row = comparison_row(c);
+    format!("{} ({}): pairs {}; median {}, {}; {} → {}", row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 }
 
 fn run_status(run: &RunRecord) -> String {
@@ -198,24 +237,28 @@ fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
         return blocks;
     };
     blocks.push(comparison_table(results, scenario));
-    if !summary.ratios.is_empty() {
-        let rows = summary
-            .ratios
-            .iter()
-            .map(|r| {
-                vec![
-                    format!("{} ({} / {})", metric_name(&r.metric), r.numerator, r.denominator),
-                    num(r.ratio, 3),
-                    format!("{}–{}", num(r.ci_low, 3), num(r.ci_high, 3)),
-                ]
-            })
-            .collect();
-        blocks.push(Block::Table { head: vec!["metric".into(), "ratio".into(), "95% CI".into()], rows });
+    if !summary.comparisons.is_empty() {
+        let rows = summary.comparisons.iter().map(comparison_row).collect();
+        let head = ["metric", "A vs B", "each pair (A/B − 1, by repeat)", "median", "interval", "test", "outcome"];
+        blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
+        blocks.push(Block::Para(vec![text(format!(
+            "Pairs are the two contenders' runs in the same repeat, adjacent in time (the order alternates A B, B A). \
+             The interval is the exact order-statistic 95% confidence interval of the median pair effect (from {} \
+             pairs; below that only the range, and its real coverage); the test is the exact two-sided sign-flip \
+             permutation test on the pairs' log ratios; differences under ±{:.1}% are no practical difference.",
+            crate::stats::MIN_PAIRS,
+            summary.min_effect * 100.0
+        ))]));
     }
     if !summary.limited_by.is_empty() {
         blocks.push(Block::Warning(vec![
             strong(format!("Limited by {}", summary.limited_by.join(" and "))),
-            text(": a role other than the server ran out of CPU, so this comparison does not show which framework is faster."),
+            text(
+                ": in the repeats listed below a role other than the server ran out of CPU (or the generator fell \
+                 behind its schedule), so those pairs are left out of throughput (and, unless the open-model \
+                 generator kept its schedule, latency); CPU per request, peak memory and error rate still compare \
+                 the servers in every pair, at equal delivered load.",
+            ),
         ]));
         let items = scenario
             .runs
@@ -321,10 +364,10 @@ fn how_to_read() -> Vec<Block> {
                 "Each figure is the median over the clean repeats of a framework; runs that failed or ended early are listed but left out.",
             ),
             item(
-                "The 95% confidence intervals come from a percentile bootstrap over those repeats: with few repeats they are wide, and overlapping intervals mean no demonstrated difference.",
+                "A median's 95% confidence interval is the exact order-statistic (binomial) interval; it exists from 6 repeats on. With fewer, the range of the repeats is shown and called a range (3 repeats: it covers the median only 75% of the time).",
             ),
             item(
-                "Frameworks were run interleaved within this run, and ratios compare them within this run only; never compare against another day's numbers.",
+                "Contenders are compared pair by pair: the two runs of the same repeat, adjacent in time, with the order alternating (A B, B A, …) so drift of the machine falls on both. Each pair gives a ratio; a winner needs the exact sign-flip test to be significant at 5% (two-sided) and the median ratio, on the side the test found, to be at least the practical threshold (--min-effect, 2% by default). The 95% interval of the median (order statistics) is shown beside it; it uses only the pairs' signs, so it is wider than the test and may reach past zero when the test is significant. An interval inside ±threshold is \u{201c}equivalent\u{201d}; anything else is \u{201c}inconclusive\u{201d}, with an estimate of the pairs needed. Never compare against another day's numbers.",
             ),
             item(
                 "In the open model (fixed arrival rate), latency counts from the intended send time, so a stalled server cannot hide queueing (no coordinated omission); service time counts from the actual send.",
@@ -345,7 +388,7 @@ fn how_to_read() -> Vec<Block> {
                 "The latency spectrum merges the HDR histograms of a framework's clean runs; its x axis adds one nine per step (90, 99, 99.9 …), so the tail gets as much room as the median.",
             ),
             item(
-                "When the load generator or Postgres saturates its CPU, the result says “Limited by” and names no winner: the limit was not the framework.",
+                "When the load generator or Postgres saturates its CPU, the result says “Limited by” and throughput is not compared: the limit was not the framework. Server CPU per request, server peak memory and error rate are still compared, and, in the open model when the generator kept its schedule, latency at the (equal) scheduled rate.",
             ),
         ]),
     ]
