@@ -26,7 +26,7 @@ mod markdown;
 use markdown::{interval, percent};
 
 /// Absolute increase in error rate tolerated by the gate: 0.1 percentage point.
-pub const ERROR_RATE_TOLERANCE: f64 = 0.001;
+pub const ERROR_RATE_TOLERANCE: f64 = summary::ERROR_RATE_TOLERANCE;
 
 /// The default `--max-regression`: 5%.
 pub const DEFAULT_MAX_REGRESSION: f64 = 0.05;

@@ -197,9 +197,6 @@ pub fn compare_paired(
         return None;
     }
     let stats = stats::paired(&values, spec.scale, spec.higher_is_better, spec.threshold(min_effect), seed);
-    if stats.n == 0 {
-        return None; // no usable pair (a zero on the ratio scale): nothing to say, nothing NaN to write
-    }
     let sentence = sentence(spec, a, b, &stats);
     Some(PairedComparison {
         metric: spec.key.to_owned(),
