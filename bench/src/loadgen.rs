@@ -65,11 +65,25 @@ pub fn apply_overrides(mut scenario: Scenario, args: &LoadgenArgs) -> Result<Sce
         scenario.load.warmup = w;
     }
     if args.rate.is_some() || args.max_in_flight.is_some() {
-        let LoadModel::Open { rate, max_in_flight } = scenario.load.model else {
-            return Err(format!(
-                "--rate and --max-in-flight apply to open-model scenarios; {} is closed",
-                scenario.name
-            ));
+        let (rate, max_in_flight) = match scenario.load.model {
+            LoadModel::Open { rate, max_in_flight } => (rate, max_in_flight),
+            LoadModel::Search(mut spec) if args.rate.is_none() => {
+                spec.max_in_flight = args.max_in_flight.unwrap_or(spec.max_in_flight).max(1);
+                scenario.load.model = LoadModel::Search(spec);
+                return Ok(scenario);
+            }
+            LoadModel::Search(_) => {
+                return Err(format!(
+                    "--rate applies to open-model scenarios; {} is a search, which chooses its own rates (from `from` to `max`)",
+                    scenario.name
+                ));
+            }
+            LoadModel::Closed { .. } => {
+                return Err(format!(
+                    "--rate and --max-in-flight apply to open-model scenarios; {} is closed",
+                    scenario.name
+                ));
+            }
         };
         let rate = match args.rate {
             Some(r) if r > 0.0 && r.is_finite() => Rate::Fixed(r),
@@ -146,6 +160,16 @@ fn progress_bar(scenario: &Scenario, hidden: bool) -> ProgressBar {
     let total = scenario.load.warmup + scenario.load.duration;
     if hidden {
         return ProgressBar::hidden();
+    }
+    if matches!(scenario.load.model, LoadModel::Search(_)) {
+        // A search takes as many steps as it needs: a spinner, and each step in the log.
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} searching for the maximum sustainable rate, {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        return bar;
     }
     let bar = ProgressBar::new(total.as_millis() as u64);
     bar.set_style(

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod record;
 pub mod result;
 pub mod scenario;
+pub mod search;
 pub mod slo;
 
 pub use result::LoadResult;
@@ -82,8 +83,12 @@ pub enum Seeding {
 }
 
 async fn open_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
-    let scenario::LoadModel::Open { rate, max_in_flight } = scenario.load.model else {
-        return Err(LoadError::Unsupported(format!("scenario {} is not an open-model scenario", scenario.name)));
+    let (search_spec, rate, max_in_flight) = match scenario.load.model {
+        scenario::LoadModel::Open { rate, max_in_flight } => (None, rate, max_in_flight),
+        scenario::LoadModel::Search(spec) => (Some(spec), scenario::Rate::Fixed(spec.from), spec.max_in_flight),
+        scenario::LoadModel::Closed { .. } => {
+            return Err(LoadError::Unsupported(format!("scenario {} is not an open-model scenario", scenario.name)));
+        }
     };
     let target = client::Target::parse(target_url)?;
     let client = client::http_client(max_in_flight);
@@ -93,7 +98,11 @@ async fn open_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding) -
     }
     let nonce = rand::random();
     let users = prepare_users(&client, &target, scenario, scenario.data.users.max(1), nonce).await?;
-    Ok(judged(open::run(scenario, client, target, users, rate, max_in_flight).await, scenario))
+    Ok(match search_spec {
+        // Each step is judged by the search; the result carries its chosen step's verdict.
+        Some(spec) => search::run(scenario, spec, client, target, users).await,
+        None => judged(open::run(scenario, client, target, users, rate, max_in_flight).await, scenario),
+    })
 }
 
 /// Runs a closed-model scenario against `target_url` with Goose: preflight, seeding through the
@@ -135,6 +144,8 @@ pub async fn run_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadRe
 pub async fn run_with(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
     match scenario.load.model {
         scenario::LoadModel::Closed { .. } => closed_via_api(scenario, target_url, seeding).await,
-        scenario::LoadModel::Open { .. } => open_via_api(scenario, target_url, seeding).await,
+        scenario::LoadModel::Open { .. } | scenario::LoadModel::Search(_) => {
+            open_via_api(scenario, target_url, seeding).await
+        }
     }
 }

@@ -96,7 +96,7 @@ struct Shared {
     client: HttpClient,
     target: Target,
     mix: Mix,
-    users: Vec<Mutex<UserState>>,
+    users: Arc<[Mutex<UserState>]>,
     timeout: Duration,
     connect_failures_in_a_row: AtomicU64,
     dead: AtomicBool,
@@ -186,6 +186,19 @@ pub async fn run(
     rate: Rate,
     max_in_flight: usize,
 ) -> LoadResult {
+    run_shared(scenario, client, target, users.into_iter().map(Mutex::new).collect(), rate, max_in_flight).await
+}
+
+/// [`run`] with users that outlive the run: a saturation search runs step after step with the
+/// same users, so what one step learns (tasks created, tasks deleted) holds in the next.
+pub async fn run_shared(
+    scenario: &Scenario,
+    client: HttpClient,
+    target: Target,
+    users: Arc<[Mutex<UserState>]>,
+    rate: Rate,
+    max_in_flight: usize,
+) -> LoadResult {
     let schedule = Schedule { warmup: scenario.load.warmup, duration: scenario.load.duration, rate };
     // One worker per core, but never more workers than in-flight slots, so the slots split
     // exactly and the total never exceeds `max_in_flight`.
@@ -196,7 +209,7 @@ pub async fn run(
         client,
         target: target.clone(),
         mix: Mix::new(&scenario.steps),
-        users: users.into_iter().map(Mutex::new).collect(),
+        users,
         timeout: scenario.load.timeout,
         connect_failures_in_a_row: AtomicU64::new(0),
         dead: AtomicBool::new(false),

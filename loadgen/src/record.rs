@@ -114,8 +114,15 @@ pub struct Recorder {
     measure_from: Instant,
     pub(crate) ops: BTreeMap<Op, OpRecord>,
     pub(crate) intervals: Vec<Interval>,
+    /// Successes by completion time in [`DELIVERY_BIN`] bins from `measure_from` (the first
+    /// hour): what the server delivered when, finer than `intervals`.
+    pub(crate) delivered: Vec<u64>,
     pub(crate) warmup_requests: u64,
 }
+
+/// Resolution of [`Recorder`]'s delivery bins.
+pub const DELIVERY_BIN: Duration = Duration::from_millis(10);
+const DELIVERY_BINS_MAX: usize = 360_000;
 
 pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_LATENCY_US)
@@ -131,7 +138,7 @@ impl Recorder {
     }
 
     pub fn new(measure_from: Instant) -> Self {
-        Self { measure_from, ops: BTreeMap::new(), intervals: Vec::new(), warmup_requests: 0 }
+        Self { measure_from, ops: BTreeMap::new(), intervals: Vec::new(), delivered: Vec::new(), warmup_requests: 0 }
     }
 
     /// Whether a request meant for `intended` belongs to the measured phase.
@@ -159,6 +166,13 @@ impl Recorder {
         }
         // The series counts what the server delivered, when it delivered it.
         let ended = (outcome.intended + outcome.latency).saturating_duration_since(self.measure_from);
+        let bin = usize::try_from(ended.as_millis() / DELIVERY_BIN.as_millis()).unwrap_or(usize::MAX);
+        if outcome.error.is_none() && bin < DELIVERY_BINS_MAX {
+            if self.delivered.len() <= bin {
+                self.delivered.resize(bin + 1, 0);
+            }
+            self.delivered[bin] += 1;
+        }
         let second = usize::try_from(ended.as_secs()).unwrap_or(usize::MAX);
         if second < 24 * 3600 {
             if self.intervals.len() <= second {
@@ -186,7 +200,38 @@ impl Recorder {
             mine.errors += theirs.errors;
             let _ = mine.latency.add(&theirs.latency);
         }
+        if self.delivered.len() < other.delivered.len() {
+            self.delivered.resize(other.delivered.len(), 0);
+        }
+        for (mine, theirs) in self.delivered.iter_mut().zip(&other.delivered) {
+            *mine += theirs;
+        }
         self.warmup_requests += other.warmup_requests;
+    }
+
+    /// Successful answers per second the server delivered: those that completed within a window
+    /// as long as the measured phase, shifted by `lag` (the median latency), so the answers to
+    /// the phase's last requests, still on their way when it ends, count, and the warm-up's late
+    /// answers at its start do not. A server that keeps up delivers the offered rate; one that
+    /// falls behind, its capacity. `None` when nothing was measured.
+    pub fn delivered_rps(&self, measured: Duration, lag: Duration) -> Option<f64> {
+        let bin = DELIVERY_BIN.as_secs_f64();
+        let (from, to) = (lag.as_secs_f64() / bin, (lag + measured).as_secs_f64() / bin);
+        if self.delivered.is_empty() || measured.is_zero() {
+            return None;
+        }
+        // Whole bins inside the window, and the overlapping share of the two at its ends.
+        let total: f64 = self
+            .delivered
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let (lo, hi) = (i as f64, i as f64 + 1.0);
+                let overlap = (hi.min(to) - lo.max(from)).clamp(0.0, 1.0);
+                *n as f64 * overlap
+            })
+            .sum();
+        Some(total / measured.as_secs_f64())
     }
 
     pub fn requests(&self) -> u64 {
@@ -241,5 +286,33 @@ mod tests {
         r.record(&outcome(start, 3_500, 100, None));
         let per_second: Vec<u64> = r.intervals.iter().map(|i| i.requests).collect();
         assert_eq!(per_second, [0, 0, 0, 5], "nothing was delivered during the stall");
+    }
+
+    #[test]
+    fn delivered_throughput_counts_late_answers_and_sees_a_server_falling_behind() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        // 1,000 req/s for 1 s, each answered in 120 ms: every answer counts, though an eighth of
+        // them arrive after the phase.
+        let mut keeping_up = Recorder::new(start);
+        for i in 0..1_000u64 {
+            let intended = start + Duration::from_micros(i * 1_000);
+            keeping_up.record(&outcome_at(intended, ms(120)));
+        }
+        let rps = keeping_up.delivered_rps(Duration::from_secs(1), ms(120)).expect("measured");
+        assert!((rps - 1_000.0).abs() < 15.0, "{rps}");
+        // 1,000 req/s offered to a server that answers 700/s: answers leave one per 1/700 s.
+        let mut behind = Recorder::new(start);
+        for i in 0..1_000u64 {
+            let intended = start + Duration::from_micros(i * 1_000);
+            let done = start + Duration::from_secs_f64((i + 1) as f64 / 700.0);
+            behind.record(&outcome_at(intended, done - intended));
+        }
+        let rps = behind.delivered_rps(Duration::from_secs(1), ms(215)).expect("measured");
+        assert!((rps - 700.0).abs() < 15.0, "{rps}");
+    }
+
+    fn outcome_at(intended: Instant, latency: Duration) -> Outcome {
+        Outcome { op: Op::Json, intended, latency, service: Some(latency), error: None }
     }
 }

@@ -165,6 +165,17 @@ pub struct LoadResult {
     /// (a sampler outside cannot read it once the process has exited).
     #[serde(default)]
     pub generator_peak_rss_bytes: Option<u64>,
+    /// A saturation search (`model = "search"`): every step, the maximum sustainable rate and
+    /// what broke. The figures above are then those of the step at that maximum.
+    #[serde(default)]
+    pub search: Option<crate::search::SearchResult>,
+    /// Successful answers per second the server delivered over a window as long as the measured
+    /// phase, shifted by the median latency (by completion time, 10 ms bins): unlike `rps`
+    /// (answers to the phase's requests, whenever they came), this falls below the offered rate
+    /// when the server falls behind, and unlike the per-second series it does not miss the
+    /// answers still on their way when the phase ends.
+    #[serde(default)]
+    pub delivered_rps: Option<f64>,
 }
 
 /// This process's `VmHWM` in bytes (Linux).
@@ -256,6 +267,11 @@ impl LoadResult {
             incomplete: None,
             measure_started_unix_ms: rec.measure_started_unix_ms(),
             generator_peak_rss_bytes: own_vm_hwm(),
+            search: None,
+            delivered_rps: {
+                let lag = std::time::Duration::from_micros(Percentiles::of(&total.latency).p50);
+                rec.delivered_rps(measured, lag)
+            },
         }
     }
 
@@ -264,6 +280,9 @@ impl LoadResult {
     pub fn unclean_because(&self) -> Option<String> {
         if let Some(why) = &self.incomplete {
             return Some(format!("ended early: {why}"));
+        }
+        if let Some(search) = self.search.as_ref().filter(|s| s.max_sustainable_rps.is_none()) {
+            return Some(format!("no rate was sustained: {}", search.conclusion));
         }
         if let Some(open) = self.open.as_ref().filter(|o| o.dropped_sends > 0) {
             return Some(format!(
@@ -346,6 +365,9 @@ impl LoadResult {
         }
         if let Some(slo) = &self.slo {
             out.push_str(&format!("SLO {}: {}\n", if slo.pass { "met" } else { "BROKEN" }, slo.describe()));
+        }
+        if let Some(search) = &self.search {
+            out.push_str(&search.table());
         }
         if let Some(why) = self.unclean_because() {
             out.push_str(&format!("not a clean run: {why}\n"));

@@ -52,6 +52,38 @@ pub enum LoadModel {
     },
     /// Requests on a fixed schedule that does not wait for responses: "how slow is it at load X".
     Open { rate: Rate, max_in_flight: usize },
+    /// A saturation search (see [`crate::search`]): open-model steps at increasing constant rates
+    /// until one breaks the `[slo]`, then bisection: "how much load does it sustain".
+    Search(SearchSpec),
+}
+
+/// How a saturation search offers its rates. Each step runs the scenario's `warmup`, then at
+/// least `duration` measured (longer when the SLO's percentile needs more samples at that rate).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SearchSpec {
+    /// The first rate offered, requests per second.
+    pub from: f64,
+    /// The highest rate offered: a search that sustains it reports "at least `max`".
+    pub max: f64,
+    /// Each rate of the first phase is the previous one times this (> 1).
+    pub growth: f64,
+    /// Bisection stops when the first failing rate is within this share of the last passing one.
+    pub precision: f64,
+    /// A step whose achieved goodput falls short of the offered rate by more than this share
+    /// fails: the server did not keep up.
+    pub max_shortfall: f64,
+    /// Requests in flight at once, as in the open model.
+    pub max_in_flight: usize,
+    /// At most this many steps per search.
+    pub max_steps: u32,
+}
+
+impl SearchSpec {
+    /// Defaults of the optional fields.
+    pub const GROWTH: f64 = 2.0;
+    pub const PRECISION: f64 = 0.05;
+    pub const MAX_SHORTFALL: f64 = 0.03;
+    pub const MAX_STEPS: u32 = 24;
 }
 
 /// Target arrival rate of the open model, in requests per second.
@@ -207,9 +239,18 @@ struct RawLoad {
     max_in_flight: Option<Spanned<usize>>,
     #[serde(default, with = "humantime_serde::option")]
     warmup: Option<Duration>,
-    duration: Spanned<String>,
+    duration: Option<Spanned<String>>,
     #[serde(default, with = "humantime_serde::option")]
     timeout: Option<Duration>,
+    // The search model.
+    from: Option<Spanned<f64>>,
+    #[serde(alias = "to")]
+    max: Option<Spanned<f64>>,
+    growth: Option<Spanned<f64>>,
+    precision: Option<Spanned<f64>>,
+    max_shortfall: Option<Spanned<f64>>,
+    max_steps: Option<Spanned<u32>>,
+    step_duration: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,14 +303,52 @@ impl Scenario {
         }
         let load_span = raw.load.span();
         let load = raw.load.into_inner();
-        let duration = humantime::parse_duration(load.duration.get_ref()).map_err(|e| {
-            fail(
-                Some(load.duration.span()),
-                format!("`duration` must be a duration like \"20s\", found {:?}: {e}", load.duration.get_ref()),
-            )
-        })?;
-        if duration.is_zero() {
-            return Err(fail(Some(load.duration.span()), "`duration` must be longer than 0s".into()));
+        let search = load.model.get_ref() == "search";
+        // A search's measured time is per step: `step_duration`; the other models take `duration`.
+        let (key, given) = if search {
+            if let Some(d) = &load.duration {
+                return Err(fail(
+                    Some(d.span()),
+                    "a search measures each step: write `step_duration` instead of `duration`".into(),
+                ));
+            }
+            ("step_duration", load.step_duration.clone())
+        } else {
+            if let Some(d) = &load.step_duration {
+                return Err(fail(Some(d.span()), "`step_duration` belongs to `model = \"search\"`".into()));
+            }
+            ("duration", load.duration.clone())
+        };
+        let duration = match given {
+            Some(d) => {
+                let parsed = humantime::parse_duration(d.get_ref()).map_err(|e| {
+                    fail(
+                        Some(d.span()),
+                        format!("`{key}` must be a duration like \"20s\", found {:?}: {e}", d.get_ref()),
+                    )
+                })?;
+                if parsed.is_zero() {
+                    return Err(fail(Some(d.span()), format!("`{key}` must be longer than 0s")));
+                }
+                parsed
+            }
+            None if search => Duration::from_secs(3),
+            None => return Err(fail(Some(load_span.clone()), "`duration` is required (e.g. \"20s\")".into())),
+        };
+        if !search
+            && let Some(field) = [
+                load.from.as_ref().map(|f| ("from", f.span())),
+                load.max.as_ref().map(|f| ("max", f.span())),
+                load.growth.as_ref().map(|f| ("growth", f.span())),
+                load.precision.as_ref().map(|f| ("precision", f.span())),
+                load.max_shortfall.as_ref().map(|f| ("max_shortfall", f.span())),
+                load.max_steps.as_ref().map(|f| ("max_steps", f.span())),
+            ]
+            .into_iter()
+            .flatten()
+            .next()
+        {
+            return Err(fail(Some(field.1), format!("`{}` belongs to `model = \"search\"`", field.0)));
         }
         let model = match load.model.get_ref().as_str() {
             "closed" => {
@@ -325,10 +404,92 @@ impl Scenario {
                 };
                 LoadModel::Open { rate, max_in_flight }
             }
+            "search" => {
+                if let Some(users) = &load.users {
+                    return Err(fail(
+                        Some(users.span()),
+                        "`users` belongs to the closed model; a search offers rates from `from` to `max`".into(),
+                    ));
+                }
+                if let Some(rate) = &load.rate {
+                    return Err(fail(
+                        Some(rate.span()),
+                        "`rate` belongs to the open model; a search offers rates from `from` to `max`".into(),
+                    ));
+                }
+                let from = load.from.ok_or_else(|| {
+                    fail(
+                        Some(load_span.clone()),
+                        "`from` is required for `model = \"search\"` (requests per second)".into(),
+                    )
+                })?;
+                let max = load.max.ok_or_else(|| {
+                    fail(
+                        Some(load_span.clone()),
+                        "`max` is required for `model = \"search\"` (the highest rate to offer, requests per second)"
+                            .into(),
+                    )
+                })?;
+                if !(*from.get_ref() > 0.0 && from.get_ref().is_finite()) {
+                    return Err(fail(Some(from.span()), "`from` must be positive requests per second".into()));
+                }
+                if !(max.get_ref().is_finite() && *max.get_ref() > *from.get_ref()) {
+                    return Err(fail(
+                        Some(max.span()),
+                        format!("`max` must be a rate above `from` ({}), found {}", from.get_ref(), max.get_ref()),
+                    ));
+                }
+                let share = |v: Option<Spanned<f64>>, key: &str, default: f64| match v {
+                    Some(v) if !(*v.get_ref() > 0.0 && *v.get_ref() < 1.0) => Err(fail(
+                        Some(v.span()),
+                        format!("`{key}` must be a share between 0 and 1 (0.05 = 5%), found {}", v.get_ref()),
+                    )),
+                    Some(v) => Ok(v.into_inner()),
+                    None => Ok(default),
+                };
+                let precision = share(load.precision, "precision", SearchSpec::PRECISION)?;
+                let max_shortfall = share(load.max_shortfall, "max_shortfall", SearchSpec::MAX_SHORTFALL)?;
+                let growth = match load.growth {
+                    Some(g) if !(*g.get_ref() > 1.0 && *g.get_ref() <= 10.0) => {
+                        return Err(fail(
+                            Some(g.span()),
+                            format!("`growth` must be a factor above 1 and at most 10, found {}", g.get_ref()),
+                        ));
+                    }
+                    Some(g) => g.into_inner(),
+                    None => SearchSpec::GROWTH,
+                };
+                let max_steps = match load.max_steps {
+                    Some(m) if *m.get_ref() < 2 => {
+                        return Err(fail(
+                            Some(m.span()),
+                            format!("`max_steps` must be at least 2, found {}", m.get_ref()),
+                        ));
+                    }
+                    Some(m) => m.into_inner(),
+                    None => SearchSpec::MAX_STEPS,
+                };
+                let max_in_flight = match load.max_in_flight {
+                    Some(m) if *m.get_ref() == 0 => {
+                        return Err(fail(Some(m.span()), "`max_in_flight` must be a positive integer, found 0".into()));
+                    }
+                    Some(m) => m.into_inner(),
+                    None => 1024,
+                };
+                LoadModel::Search(SearchSpec {
+                    from: from.into_inner(),
+                    max: max.into_inner(),
+                    growth,
+                    precision,
+                    max_shortfall,
+                    max_in_flight,
+                    max_steps,
+                })
+            }
             other => {
                 return Err(fail(
                     Some(load.model.span()),
-                    format!("`model` must be \"closed\" or \"open\", found {other:?}"),
+                    format!("`model` must be \"closed\", \"open\" or \"search\", found {other:?}"),
                 ));
             }
         };
@@ -385,13 +546,20 @@ impl Scenario {
             }
             None => Slo::default(),
         };
+        if search && slo.p99_ms.is_none() && slo.p999_ms.is_none() {
+            return Err(fail(
+                None,
+                "a search needs the latency it must keep: `[slo]` with `p99_ms` (or `p999_ms`)".into(),
+            ));
+        }
         Ok(Scenario {
             name: name.to_owned(),
             description: raw.description,
             data,
             load: LoadSpec {
                 model,
-                warmup: load.warmup.unwrap_or_default(),
+                // Every step of a search warms up; 1 s unless the file says otherwise.
+                warmup: load.warmup.unwrap_or(if search { Duration::from_secs(1) } else { Duration::ZERO }),
                 duration,
                 timeout: load.timeout.unwrap_or(Duration::from_secs(5)),
             },
@@ -499,6 +667,32 @@ max_error_rate = 0.001
         assert_eq!(err.line, 12, "{err}");
         let err = Scenario::parse("f.toml", &GOOD.replace("seed = 42", "seed = 42\ncolour = 1")).expect_err("unknown");
         assert!(err.message.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_search_takes_from_max_and_step_duration_and_needs_a_latency_slo() {
+        let search = GOOD.replace(
+            "model = \"closed\"\nusers = 4\nwarmup = \"1s\"\nduration = \"3s\"",
+            "model = \"search\"\nfrom = 500\nto = 8000\ngrowth = 1.5\nstep_duration = \"2s\"",
+        );
+        let s = Scenario::parse("f.toml", &search).expect("valid");
+        let LoadModel::Search(spec) = s.load.model else { panic!("search: {:?}", s.load.model) };
+        assert_eq!((spec.from, spec.max, spec.growth), (500.0, 8000.0, 1.5));
+        assert_eq!((spec.precision, spec.max_shortfall, spec.max_steps), (0.05, 0.03, 24));
+        assert_eq!((s.load.duration, s.load.warmup), (Duration::from_secs(2), Duration::from_secs(1)));
+        let err = |text: &str| Scenario::parse("f.toml", text).expect_err("invalid").to_string();
+        let e = err(&search.replace("[slo]\np99_ms = 50\n", "[slo]\n"));
+        assert!(e.contains("a search needs the latency it must keep"), "{e}");
+        let e = err(&search.replace("to = 8000", "to = 400"));
+        assert!(e.contains("line 11: `max` must be a rate above `from` (500), found 400"), "{e}");
+        let e = err(&search.replace("step_duration", "duration"));
+        assert!(e.contains("write `step_duration` instead of `duration`"), "{e}");
+        let e = err(&search.replace("growth = 1.5", "growth = 1"));
+        assert!(e.contains("line 12: `growth` must be a factor above 1"), "{e}");
+        let e = err(&search.replace("from = 500\n", ""));
+        assert!(e.contains("`from` is required"), "{e}");
+        let e = err(&GOOD.replace("users = 4", "users = 4\nfrom = 3"));
+        assert!(e.contains("`from` belongs to `model = \"search\"`"), "{e}");
     }
 
     #[test]

@@ -32,7 +32,18 @@ fn every_shipped_scenario_parses() {
     names.sort();
     assert_eq!(
         names,
-        ["auth", "crud-mix", "gate", "json-floor", "plaintext-floor", "read-heavy", "smoke", "write-heavy"]
+        [
+            "auth",
+            "capacity-json",
+            "capacity-read",
+            "crud-mix",
+            "gate",
+            "json-floor",
+            "plaintext-floor",
+            "read-heavy",
+            "smoke",
+            "write-heavy"
+        ]
     );
     for name in names {
         let s = shipped(&name);

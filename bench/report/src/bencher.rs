@@ -14,6 +14,7 @@ use crate::{stats, summary};
 pub fn measure_slug(metric: Metric) -> &'static str {
     match metric {
         Metric::Rps => "throughput",
+        Metric::MaxRps => "max-sustainable-throughput",
         Metric::P50 => "latency-p50",
         Metric::P99 => "latency-p99",
         Metric::PeakRss => "peak-rss",

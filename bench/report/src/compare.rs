@@ -48,6 +48,9 @@ impl Default for CompareOptions {
 pub enum Metric {
     #[serde(rename = "rps")]
     Rps,
+    /// Saturation search: the highest rate sustained under the SLO.
+    #[serde(rename = "max_sustainable_rps")]
+    MaxRps,
     #[serde(rename = "p50_us")]
     P50,
     #[serde(rename = "p99_us")]
@@ -61,12 +64,13 @@ pub enum Metric {
 
 impl Metric {
     /// The metrics compared relatively (new / baseline).
-    pub const ALL: [Metric; 4] = [Metric::Rps, Metric::P50, Metric::P99, Metric::PeakRss];
+    pub const ALL: [Metric; 5] = [Metric::Rps, Metric::MaxRps, Metric::P50, Metric::P99, Metric::PeakRss];
 
     /// The name [`summary::metric_values`] knows it by.
     pub fn key(self) -> &'static str {
         match self {
             Metric::Rps => "rps",
+            Metric::MaxRps => "max_sustainable_rps",
             Metric::P50 => "p50_us",
             Metric::P99 => "p99_us",
             Metric::PeakRss => "server_peak_rss_bytes",
@@ -78,6 +82,7 @@ impl Metric {
     pub fn label(self) -> &'static str {
         match self {
             Metric::Rps => "rps",
+            Metric::MaxRps => "max sustainable rps",
             Metric::P50 => "p50",
             Metric::P99 => "p99",
             Metric::PeakRss => "peak RSS",
@@ -87,14 +92,14 @@ impl Metric {
 
     /// Throughput is better higher; latency and memory are better lower.
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::Rps)
+        matches!(self, Metric::Rps | Metric::MaxRps)
     }
 
     /// A value in the metric's unit (req/s, ms, MiB).
     pub fn format(self, value: f64) -> String {
         match self {
-            Metric::Rps if value >= 100.0 => format!("{} req/s", thousands(value.round())),
-            Metric::Rps => format!("{value:.1} req/s"),
+            Metric::Rps | Metric::MaxRps if value >= 100.0 => format!("{} req/s", thousands(value.round())),
+            Metric::Rps | Metric::MaxRps => format!("{value:.1} req/s"),
             Metric::P50 | Metric::P99 => format!("{:.3} ms", value / 1000.0),
             Metric::PeakRss => format!("{:.1} MiB", value / 1_048_576.0),
             Metric::ErrorRate => format!("{:.3}%", value * 100.0),
@@ -306,6 +311,9 @@ fn compare_framework(out: &mut Comparison, base: &ScenarioResult, next: &Scenari
     for metric in Metric::ALL {
         let b = summary::metric_values(base, fw, metric.key());
         let n = summary::metric_values(next, fw, metric.key());
+        if b.is_empty() && n.is_empty() {
+            continue; // not a metric of this scenario's model (a search's maximum, a closed model's…)
+        }
         if b.is_empty() || n.is_empty() {
             let side = if b.is_empty() { "the baseline" } else { "the new run" };
             out.notes.push(format!("{pair}: {} was not measured in {side}; not compared.", metric.label()));

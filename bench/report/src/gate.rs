@@ -147,7 +147,12 @@ fn judge_scenario(out: &mut Gate, scenario: &ScenarioResult, seed: u64) {
         else {
             if limited_by.is_empty() {
                 // Clean runs on both sides but no repeat where both measured it: nothing was judged.
-                out.cannot_judge.push(format!("{name}: {} was measured in no pair of clean runs", spec.label));
+                let why = if spec.key == summary::MAX_RPS.key {
+                    " (or in none did both searches end by the server breaking its SLO: see each search's conclusion)"
+                } else {
+                    ""
+                };
+                out.cannot_judge.push(format!("{name}: {} was measured in no pair of clean runs{why}", spec.label));
             } else {
                 let why = format!("limited by the {} in every pair", limited_by.join(" and "));
                 out.notes.push(format!("{name}: {} not judged: {why}.", spec.label));
@@ -306,7 +311,7 @@ fn value(metric: &str, v: f64) -> String {
         return "–".to_owned();
     }
     match metric {
-        "rps" => format!("{v:.0} req/s"),
+        "rps" | "max_sustainable_rps" => format!("{v:.0} req/s"),
         "p50_us" | "p99_us" => format!("{:.3} ms", v / 1000.0),
         "server_cpu_us_per_request" => format!("{v:.1} µs"),
         "server_peak_rss_bytes" => format!("{:.1} MiB", v / 1_048_576.0),

@@ -20,7 +20,11 @@ use taskbench_loadgen::LoadResult;
 /// Version 3: comparisons are paired (per-repeat ratios, an exact interval and test, a practical
 /// threshold) instead of bootstrap ratios of medians; `Estimate` intervals are order-statistic
 /// intervals, absent below 6 repeats.
-pub const SCHEMA_VERSION: u32 = 3;
+///
+/// Version 4: saturation searches (`model = "search"`): a run's `load.search` holds every step,
+/// its `steps` the resources of each step, and the summary each framework's
+/// `max_sustainable_rps`; the figures of a search run are those of its step at that maximum.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One `taskbench run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -122,7 +126,7 @@ pub struct CpuPlan {
 pub struct ScenarioResult {
     pub name: String,
     pub description: String,
-    /// `closed` or `open`.
+    /// `closed`, `open` or `search`.
     pub model: String,
     /// The scenario file as it was read (before command-line overrides).
     pub file: String,
@@ -154,6 +158,30 @@ pub struct RunRecord {
     pub bottlenecks: Vec<Bottleneck>,
     /// Why the run failed or ended early.
     pub error: Option<String>,
+    /// A saturation search: the resources of each step (in the order of `load.search.steps`),
+    /// each over that step's measured phase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepResources>,
+    /// The share of the machine's CPU time the hypervisor took from it (steal time, from
+    /// `/proc/stat`) during the measured phase: the machine's noise, beside the numbers it touched.
+    #[serde(default)]
+    pub steal: Option<f64>,
+}
+
+/// Resource use over one step of a saturation search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StepResources {
+    /// The step's scheduled rate, requests per second.
+    pub rate: f64,
+    /// Server CPU time per successful request, µs.
+    pub server_cpu_us_per_request: Option<f64>,
+    /// Mean CPU use in cores, by role (`server`, `postgres`, `loadgen`).
+    pub cpu_cores: BTreeMap<String, f64>,
+    /// Roles other than the server that ran out of CPU in this step.
+    pub bottlenecks: Vec<Bottleneck>,
+    /// Share of the machine's CPU time taken by the hypervisor during the step.
+    #[serde(default)]
+    pub steal: Option<f64>,
 }
 
 impl RunRecord {
@@ -258,6 +286,9 @@ pub struct FrameworkSummary {
     pub slo: Option<SloTally>,
     /// Open model: the engine's send-lag p99 in µs (its own error, part of every latency).
     pub send_lag_p99_us: Option<Estimate>,
+    /// Saturation search: the highest rate each clean repeat sustained under the SLO, req/s.
+    #[serde(default)]
+    pub max_sustainable_rps: Option<Estimate>,
 }
 
 /// Runs that met their SLO, of those judged.

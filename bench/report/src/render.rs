@@ -176,6 +176,35 @@ pub fn terminal_summary(results: &Results) -> String {
                 s.send_lag_p99_us.as_ref().map_or("–".to_owned(), us_ms)
             );
         }
+        if scenario.model == "search" {
+            for fw in frameworks(results, scenario) {
+                let e = scenario
+                    .summary
+                    .as_ref()
+                    .and_then(|s| s.frameworks.iter().find(|f| f.framework == fw))
+                    .and_then(|f| f.max_sustainable_rps);
+                let _ = writeln!(
+                    out,
+                    "{fw:<12} max sustainable throughput {} req/s",
+                    e.as_ref().map_or("–".to_owned(), |e| with_ci(e, 0))
+                );
+                for run in scenario.runs.iter().filter(|r| r.framework == fw) {
+                    if let Some(s) = run.load.as_ref().and_then(|l| l.search.as_ref()) {
+                        let limit: String =
+                            run.bottlenecks.iter().map(|b| format!(" [limited by {}]", b.role)).collect();
+                        let _ = writeln!(out, "  repeat {}: {}{limit}", run.repeat, s.conclusion);
+                    }
+                }
+            }
+        }
+        let steal: Vec<f64> = scenario.runs.iter().filter_map(|r| r.steal).collect();
+        if let Some(worst) = steal.iter().copied().reduce(f64::max).filter(|w| *w > 0.05) {
+            let _ = writeln!(
+                out,
+                "noisy machine: the hypervisor took up to {:.0}% of the CPU time (steal) during these runs; the numbers include it",
+                worst * 100.0
+            );
+        }
         for run in &scenario.runs {
             if let Some(why) = run.unclean_because() {
                 let _ =

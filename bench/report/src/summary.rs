@@ -74,6 +74,13 @@ pub struct MetricSpec {
 /// Throughput: successful answers per second.
 pub const RPS: MetricSpec =
     MetricSpec { key: "rps", label: "throughput", higher_is_better: true, scale: Scale::Relative };
+/// Saturation search: the highest rate sustained under the SLO.
+pub const MAX_RPS: MetricSpec = MetricSpec {
+    key: "max_sustainable_rps",
+    label: "maximum sustainable throughput",
+    higher_is_better: true,
+    scale: Scale::Relative,
+};
 pub const P50: MetricSpec =
     MetricSpec { key: "p50_us", label: "p50 latency", higher_is_better: false, scale: Scale::Relative };
 pub const P99: MetricSpec =
@@ -123,6 +130,7 @@ fn metric(run: &RunRecord, name: &str) -> Option<f64> {
             run.resources.get("server")?.cpu_ms_per_1k_requests?
         }
         "send_lag_p99_us" => load.open.as_ref()?.send_lag_us.p99 as f64,
+        "max_sustainable_rps" => load.search.as_ref()?.max_sustainable_rps?,
         _ => return None,
     })
 }
@@ -146,6 +154,14 @@ pub fn fair_in(spec: MetricSpec, open: bool, runs: &[&RunRecord]) -> bool {
     let limited =
         |role: Option<&str>| runs.iter().any(|r| r.bottlenecks.iter().any(|b| role.is_none_or(|x| b.role == x)));
     match spec.key {
+        // The maximum is the server's only when the server broke (not the search's `max`, not the
+        // generator) and nothing else ran out of CPU where it broke.
+        "max_sustainable_rps" => {
+            !limited(None)
+                && runs
+                    .iter()
+                    .all(|r| r.load.as_ref().and_then(|l| l.search.as_ref()).is_some_and(|s| s.found_by_server()))
+        }
         "rps" => !open && !limited(None),
         "p50_us" | "p99_us" if open => !limited(Some("loadgen")),
         "p50_us" | "p99_us" => !limited(None),
@@ -212,7 +228,7 @@ pub fn compare_paired(
 
 /// The spec of a metric key, for readers of [`PairedComparison`]s.
 pub fn spec(key: &str) -> Option<MetricSpec> {
-    [RPS, P50, P99, CPU, MEMORY, ERRORS].into_iter().find(|s| s.key == key)
+    [RPS, MAX_RPS, P50, P99, CPU, MEMORY, ERRORS].into_iter().find(|s| s.key == key)
 }
 
 /// A relative change as a signed percentage, or an absolute one in percentage points.
@@ -310,6 +326,11 @@ pub fn limited_by(scenario: &ScenarioResult) -> Vec<String> {
 /// the open model the schedule fixes it), latency, CPU per request, peak memory and error rate.
 /// Each comparison then keeps only the pairs where its metric is fair ([`fair_in`]).
 pub fn metrics_for(scenario: &ScenarioResult) -> Vec<MetricSpec> {
+    if scenario.model == "search" {
+        // Latency and errors are within the SLO at each maximum by construction; CPU per request
+        // and memory are read at each contender's own maximum.
+        return vec![MAX_RPS, CPU, MEMORY];
+    }
     let mut metrics = if scenario.model == "open" { vec![] } else { vec![RPS] };
     metrics.extend([P50, P99, CPU, MEMORY, ERRORS]);
     metrics
@@ -327,6 +348,7 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], min_effect: f
         let est = |name: &str| stats::estimate(&values(&runs, |r| metric(r, name)));
         let cpu = values(&runs, |r| metric(r, "server_cpu_ms_per_1k_requests"));
         let lag = values(&runs, |r| metric(r, "send_lag_p99_us"));
+        let max_rps = values(&runs, |r| metric(r, "max_sustainable_rps"));
         let judged: Vec<bool> = runs.iter().filter_map(|r| r.load.as_ref()?.slo.as_ref().map(|s| s.pass)).collect();
         summaries.push(FrameworkSummary {
             framework: fw.clone(),
@@ -343,6 +365,7 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], min_effect: f
             slo: (!judged.is_empty())
                 .then(|| SloTally { met: judged.iter().filter(|p| **p).count(), judged: judged.len() }),
             send_lag_p99_us: (!lag.is_empty()).then(|| stats::estimate(&lag)),
+            max_sustainable_rps: (!max_rps.is_empty()).then(|| stats::estimate(&max_rps)),
         });
     }
     if summaries.is_empty() {
@@ -359,7 +382,7 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], min_effect: f
             }
         }
     }
-    let headline = if scenario.model == "open" { "p99_us" } else { "rps" };
+    let headline = headline_metric(scenario);
     let throughput_compared = comparisons.iter().any(|c| c.metric == headline);
     let verdict = verdict(scenario, &comparisons, &limited_by);
     Some(Summary { frameworks: summaries, comparisons, limited_by, throughput_compared, min_effect, verdict })
@@ -378,7 +401,8 @@ fn verdict(scenario: &ScenarioResult, comparisons: &[PairedComparison], limited_
         efficiency.push(c.sentence.clone());
     }
     let open = scenario.model == "open";
-    let headline = comparisons.iter().find(|c| c.metric == if open { "p99_us" } else { "rps" });
+    let search = scenario.model == "search";
+    let headline = comparisons.iter().find(|c| c.metric == headline_metric(scenario));
     let limits = limited_by.join(" and ");
     let mut out = match headline {
         Some(c) if c.left_out == 0 => format!("{}.", capitalised(&c.sentence)),
@@ -387,6 +411,21 @@ fn verdict(scenario: &ScenarioResult, comparisons: &[PairedComparison], limited_
             capitalised(&c.sentence),
             c.left_out
         ),
+        None if search => {
+            let why: Vec<String> = scenario
+                .runs
+                .iter()
+                .filter_map(|r| Some((r, r.load.as_ref()?.search.as_ref()?)))
+                .filter(|(r, s)| !s.found_by_server() || !r.bottlenecks.is_empty())
+                .map(|(r, s)| format!("{} repeat {}: {}", r.framework, r.repeat, s.conclusion))
+                .take(2)
+                .collect();
+            format!(
+                "Maximum sustainable throughput was not compared: in no pair did both servers break their SLO \
+                 with nothing else limiting them ({}).",
+                if why.is_empty() { "too few clean pairs".to_owned() } else { why.join("; ") }
+            )
+        }
         None if !limited_by.is_empty() => format!(
             "{} was not compared: the {limits} limited the runs (a saturated CPU, or a load generator that did \
              not keep its schedule; see the runs), so it would measure that, not the servers.",
@@ -398,7 +437,13 @@ fn verdict(scenario: &ScenarioResult, comparisons: &[PairedComparison], limited_
         return "No difference beyond the error rate's tolerance, and nothing else was compared.".to_owned();
     }
     if !efficiency.is_empty() {
-        let lead = if limited_by.is_empty() { "" } else { "At equal delivered load: " };
+        let lead = if search {
+            "At each contender's own maximum: "
+        } else if limited_by.is_empty() {
+            ""
+        } else {
+            "At equal delivered load: "
+        };
         if !out.is_empty() {
             out.push(' ');
         }
@@ -410,6 +455,16 @@ fn verdict(scenario: &ScenarioResult, comparisons: &[PairedComparison], limited_
         }
     }
     out
+}
+
+/// What a scenario is mainly compared on: throughput (closed model), p99 at the scheduled rate
+/// (open model) or the maximum sustainable throughput (search).
+pub fn headline_metric(scenario: &ScenarioResult) -> &'static str {
+    match scenario.model.as_str() {
+        "open" => "p99_us",
+        "search" => "max_sustainable_rps",
+        _ => "rps",
+    }
 }
 
 fn capitalised(s: &str) -> String {

@@ -251,3 +251,16 @@ fn an_error_rate_increase_is_a_regression_even_from_zero() {
     assert_eq!(row(&c, "actix", Metric::ErrorRate), Verdict::WithinThreshold, "{}", c.markdown());
     assert!(!c.failed(), "{}", c.markdown());
 }
+
+#[test]
+fn compare_gates_on_the_maximum_sustainable_throughput_of_a_search() {
+    use taskbench_report::fixture::search_results;
+    let base = search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)], 6, 1);
+    let same = search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)], 6, 2);
+    let worse = search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 7_000.0, 150.0)], 6, 2);
+    let c = check(&base, &same);
+    assert_ne!(row(&c, "actix", Metric::MaxRps), Verdict::Regression, "{:#?}", c.rows);
+    let c = check(&base, &worse);
+    assert_eq!(row(&c, "actix", Metric::MaxRps), Verdict::Regression, "{:#?}", c.rows);
+    assert_ne!(row(&c, "axum", Metric::MaxRps), Verdict::Regression);
+}

@@ -235,3 +235,64 @@ fn text_from_results_is_escaped_in_html() {
         assert!(chart.starts_with(dir.path().join("charts")), "{} stays in charts/", chart.display());
     }
 }
+
+/// Saturation searches: each framework's maximum, the paired comparison of the maxima, the
+/// latency–throughput curve and the steps of each framework's median search.
+#[test]
+fn a_search_reports_each_maximum_compares_them_and_draws_the_curve() {
+    use taskbench_report::fixture::search_results;
+    // axum's server is a queue of capacity 12,000 req/s, actix's 9,000 (±2% per repeat).
+    let r = search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)], 6, 3);
+    let scenario = &r.scenarios[0];
+    let summary = scenario.summary.as_ref().expect("summary");
+    for (fw, capacity) in [("axum", 12_000.0), ("actix", 9_000.0)] {
+        let f = summary.frameworks.iter().find(|f| f.framework == fw).expect("summarised");
+        let max = f.max_sustainable_rps.expect("a maximum per framework");
+        assert_eq!(max.n, 6);
+        // The knee of p99 ≤ 5 ms at 0.15·4.6 ms service is 86% of capacity; the search finds it within 5%.
+        assert!(max.median <= capacity * 1.02 && max.median >= capacity * 0.86 * 0.93, "{fw}: {max:?}");
+        assert!(max.ci_low.is_some(), "6 repeats give a 95% interval");
+    }
+    let c = summary.comparisons.iter().find(|c| c.metric == "max_sustainable_rps").expect("maxima compared");
+    assert_eq!(c.stats.n, 6);
+    assert!(c.sentence.contains("axum maximum sustainable throughput higher than actix"), "{}", c.sentence);
+    assert!(summary.verdict.starts_with("Axum maximum sustainable throughput higher"), "{}", summary.verdict);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_report(&r, dir.path()).expect("written");
+    let svg = std::fs::read_to_string(dir.path().join("charts/capacity-capacity.svg")).expect("the curve");
+    for expect in ["p50 latency", "p99 latency", "p99.9 latency", "server CPU per request", "offered rate", "SLO"] {
+        assert!(svg.contains(expect), "the curve shows {expect}");
+    }
+    assert!(svg.contains("axum (max ") && svg.contains("actix (max "), "each knee in the legend");
+    assert!(longest_polyline(&svg) >= 5, "a line through the steps");
+    let md = markdown(&r);
+    assert!(md.contains("### Maximum sustainable throughput"), "{md}");
+    assert!(md.contains("charts/capacity-capacity.svg"));
+    assert!(md.contains("(its median search)") && md.contains("broke: p99"), "the steps of the median searches");
+    let terminal = terminal_summary(&r);
+    assert!(terminal.contains("axum         max sustainable throughput"), "{terminal}");
+    assert!(terminal.contains("sustained") && terminal.contains("broke at"), "{terminal}");
+}
+
+/// A search that only reached the search's `max` (or was stopped by the generator) names no
+/// maximum of the server's own: its pairs are left out.
+#[test]
+fn a_search_that_never_broke_is_not_compared() {
+    use taskbench_loadgen::search::Stop;
+    let mut r = taskbench_report::fixture::search_results(
+        &[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)],
+        6,
+        3,
+    );
+    for run in &mut r.scenarios[0].runs {
+        if let Some(s) = run.load.as_mut().and_then(|l| l.search.as_mut()) {
+            s.stop = Stop::ReachedMax;
+            s.broke_at_rps = None;
+        }
+    }
+    resummarise(&mut r);
+    let summary = r.scenarios[0].summary.as_ref().expect("summary");
+    assert!(!summary.comparisons.iter().any(|c| c.metric == "max_sustainable_rps"), "{:?}", summary.comparisons);
+    assert!(summary.verdict.starts_with("Maximum sustainable throughput was not compared"), "{}", summary.verdict);
+}

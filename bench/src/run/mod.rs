@@ -25,8 +25,13 @@ use procs::{Loadgen, LoadgenEnd, Server, ServerSpec};
 
 /// Scenarios of a default run: a realistic mix, a read-mostly day, and the framework floor.
 pub const DEFAULT_SCENARIOS: [&str; 3] = ["crud-mix", "read-heavy", "json-floor"];
+/// Scenarios of `--find-max` when none is named: the shipped saturation searches.
+pub const CAPACITY_SCENARIOS: [&str; 2] = ["capacity-read", "capacity-json"];
 /// The frameworks there are.
 pub const FRAMEWORKS: [&str; 2] = ["axum", "actix"];
+/// Steal time (the hypervisor taking this machine's CPUs) above this share of the run is warned
+/// about, and flagged in the report.
+pub const STEAL_WARNING: f64 = 0.05;
 /// Time a run takes besides warm-up and measurement (database copy, server start, sign-ins).
 const RUN_OVERHEAD: Duration = Duration::from_secs(3);
 
@@ -69,6 +74,11 @@ pub struct RunArgs {
     /// A quick look in under a minute: the smoke scenario, 2 repeats.
     #[arg(long)]
     pub quick: bool,
+    /// Find each framework's maximum sustainable throughput under the scenario's [slo]: run
+    /// every scenario as a saturation search (rates from its open-model rate, or 100 req/s, up to
+    /// 1,000,000; 3 s steps unless --duration) [default scenarios: capacity-read, capacity-json].
+    #[arg(long)]
+    pub find_max: bool,
     /// A server binary to use instead of building/locating it: `axum=PATH` (repeatable).
     #[arg(long = "server-bin", value_name = "FRAMEWORK=PATH", value_parser = parse_server_bin)]
     pub server_bins: Vec<(String, PathBuf)>,
@@ -146,6 +156,8 @@ struct Plan {
 fn plan(args: &RunArgs) -> Result<Plan, String> {
     let names: Vec<String> = if !args.scenarios.is_empty() {
         args.scenarios.clone()
+    } else if args.find_max {
+        CAPACITY_SCENARIOS.iter().map(|s| (*s).to_owned()).collect()
     } else if args.quick {
         vec!["smoke".into()]
     } else {
@@ -154,7 +166,10 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
     let mut scenarios = Vec::new();
     for name in &names {
         let path = Scenario::locate(name, &crate::scenarios_dir());
-        let scenario = Scenario::from_file(&path).map_err(|e| e.to_string())?;
+        let mut scenario = Scenario::from_file(&path).map_err(|e| e.to_string())?;
+        if args.find_max {
+            scenario = as_search(scenario)?;
+        }
         scenarios.push((path, scenario));
     }
     let mut frameworks = Vec::new();
@@ -202,6 +217,48 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
     let id = format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>() & 0xff_ffff);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&id));
     Ok(Plan { scenarios, frameworks, repeats, duration, warmup: args.warmup, db, cpus, out, id })
+}
+
+/// A scenario as a saturation search (`--find-max`): its steps, data and SLO, rates from its
+/// open-model rate (or 100 req/s) up to 1,000,000 in 3 s steps.
+fn as_search(mut scenario: Scenario) -> Result<Scenario, String> {
+    use taskbench_loadgen::scenario::{LoadModel, Rate, SearchSpec};
+    if scenario.slo.p99_ms.is_none() && scenario.slo.p999_ms.is_none() {
+        return Err(format!(
+            "--find-max: scenario {} has no latency objective; expected `[slo]` with `p99_ms` (or `p999_ms`): the \
+             latency the server must keep while the rate rises",
+            scenario.name
+        ));
+    }
+    let (from, max_in_flight) = match scenario.load.model {
+        LoadModel::Search(_) => return Ok(scenario),
+        LoadModel::Open { rate: Rate::Fixed(r), max_in_flight } => (r, max_in_flight),
+        LoadModel::Open { rate: Rate::Ramp { from, .. }, max_in_flight } => (from, max_in_flight),
+        LoadModel::Closed { .. } => (100.0, 1024),
+    };
+    scenario.load.model = LoadModel::Search(SearchSpec {
+        from,
+        max: 1_000_000f64.max(from * 2.0),
+        growth: SearchSpec::GROWTH,
+        precision: SearchSpec::PRECISION,
+        max_shortfall: SearchSpec::MAX_SHORTFALL,
+        max_in_flight,
+        max_steps: SearchSpec::MAX_STEPS,
+    });
+    scenario.load.duration = Duration::from_secs(3);
+    if scenario.load.warmup.is_zero() {
+        scenario.load.warmup = Duration::from_secs(1);
+    }
+    Ok(scenario)
+}
+
+/// Steps a search is expected to take: the geometric ones to `max`, then bisection to the
+/// precision (an estimate for the progress bar; the search stops when it has its answer).
+fn expected_steps(spec: &taskbench_loadgen::scenario::SearchSpec) -> u32 {
+    let grow = ((spec.max / spec.from).ln() / spec.growth.ln()).ceil().max(1.0);
+    let bisect = ((spec.growth - 1.0) / spec.precision).log2().ceil().max(0.0);
+    // A search on this kind of machine breaks well before `max`: about half the way up.
+    ((grow / 2.0).ceil() + bisect + 1.0).min(f64::from(spec.max_steps)) as u32
 }
 
 /// The order of the frameworks in `repeat` (1-based): rotated, so each takes each position.
@@ -370,6 +427,17 @@ fn pin_postgres(postmaster: u32, db_cpus: &[usize]) {
     }
 }
 
+/// How long a run of `s` is expected to take (a search: its expected steps).
+fn expected_run(plan: &Plan, s: &Scenario) -> Duration {
+    match &s.load.model {
+        taskbench_loadgen::scenario::LoadModel::Search(spec) => {
+            let step = plan.warmup.unwrap_or(s.load.warmup) + s.load.duration;
+            step * expected_steps(spec) + RUN_OVERHEAD
+        }
+        _ => plan.warmup.unwrap_or(s.load.warmup) + plan.duration.unwrap_or(s.load.duration) + RUN_OVERHEAD,
+    }
+}
+
 /// One bar over the whole run, driven by the clock against each run's expected length.
 struct Progress {
     bar: ProgressBar,
@@ -378,9 +446,7 @@ struct Progress {
 
 impl Progress {
     fn new(plan: &Plan, hidden: bool) -> Self {
-        let per_run = |s: &Scenario| {
-            plan.warmup.unwrap_or(s.load.warmup) + plan.duration.unwrap_or(s.load.duration) + RUN_OVERHEAD
-        };
+        let per_run = |s: &Scenario| expected_run(plan, s);
         let total: Duration =
             plan.scenarios.iter().map(|(_, s)| per_run(s) * plan.repeats * plan.frameworks.len() as u32).sum();
         let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new(total.as_millis() as u64) };
@@ -431,7 +497,9 @@ impl Runner<'_> {
         let stamp = self.plan.id.split('-').next_back().unwrap_or("0").to_owned();
         for (index, (path, scenario)) in self.plan.scenarios.iter().enumerate() {
             let mut scenario = scenario.clone();
-            if let Some(d) = self.plan.duration {
+            let search = matches!(scenario.load.model, taskbench_loadgen::scenario::LoadModel::Search(_));
+            // A search's duration is per step: only an explicit --duration changes it.
+            if let Some(d) = self.plan.duration.filter(|_| !search || self.args.duration.is_some()) {
                 scenario.load.duration = d;
             }
             if let Some(w) = self.plan.warmup {
@@ -443,6 +511,7 @@ impl Runner<'_> {
                 model: match scenario.load.model {
                     taskbench_loadgen::scenario::LoadModel::Closed { .. } => "closed".into(),
                     taskbench_loadgen::scenario::LoadModel::Open { .. } => "open".into(),
+                    taskbench_loadgen::scenario::LoadModel::Search(_) => "search".into(),
                 },
                 file: path.display().to_string(),
                 source: std::fs::read_to_string(path).unwrap_or_default(),
@@ -531,7 +600,7 @@ impl Runner<'_> {
     ) -> RunRecord {
         let label = format!("{} · {framework} · repeat {repeat}/{}", scenario.name, self.plan.repeats);
         tracing::info!("run: {label}");
-        self.progress.start(scenario.load.warmup + scenario.load.duration + RUN_OVERHEAD, label);
+        self.progress.start(expected_run(self.plan, scenario), label);
         let mut record = RunRecord {
             framework: framework.to_owned(),
             repeat,
@@ -542,6 +611,8 @@ impl Runner<'_> {
             samples: Vec::new(),
             bottlenecks: Vec::new(),
             error: None,
+            steps: Vec::new(),
+            steal: None,
         };
         let phase = Instant::now();
         let url = match self.pg.create_database_from(db, template).await {
@@ -625,6 +696,14 @@ impl Runner<'_> {
             hwm.insert("loadgen", peak);
         }
         record.samples = sampler::samples(&readings, start);
+        record.steal = sampler::steal_share(&readings, start, start + measured_ms);
+        if let Some(steal) = record.steal.filter(|s| *s > STEAL_WARNING) {
+            tracing::warn!(
+                "the hypervisor took {:.0}% of this machine's CPU time during the run (steal): its numbers include \
+                 that noise",
+                steal * 100.0
+            );
+        }
         let window = sampler::Window {
             start_ms: start,
             end_ms: start + measured_ms,
@@ -658,8 +737,75 @@ impl Runner<'_> {
                 ),
             });
         }
+        if let Some(search) = &load.search {
+            self.search_steps(search, &readings, &allotted, &hwm, record);
+        }
         record.load = Some(*load);
         Ok(())
+    }
+
+    /// A saturation search: each step's resources over its own measured phase; the run's
+    /// bottlenecks become those of the step that broke (what set the maximum, if not the server),
+    /// and the generator when the search stopped because it fell behind.
+    fn search_steps(
+        &self,
+        search: &taskbench_loadgen::search::SearchResult,
+        readings: &[sampler::Reading],
+        allotted: &BTreeMap<&'static str, usize>,
+        hwm: &BTreeMap<&'static str, u64>,
+        record: &mut RunRecord,
+    ) {
+        use taskbench_loadgen::search::Stop;
+        for step in &search.steps {
+            let start = step.measure_started_unix_ms.unwrap_or(0);
+            let window = sampler::Window {
+                start_ms: start,
+                end_ms: start + (step.measured_secs * 1000.0) as u64,
+                successes: step.successes,
+                allotted,
+                hwm,
+                idle_server_rss: None,
+            };
+            let resources = sampler::stats(readings, &window);
+            let mut bottlenecks = taskbench_report::summary::bottlenecks(
+                &resources,
+                &self.plan.cpus,
+                self.results.environment.machine.logical_cpus,
+            );
+            // The engine's own CPU is no limit (it spins by design); its send lag is.
+            bottlenecks.retain(|b| b.role != "loadgen");
+            record.steps.push(taskbench_report::model::StepResources {
+                rate: step.rate,
+                server_cpu_us_per_request: resources.get("server").and_then(|s| s.cpu_ms_per_1k_requests),
+                cpu_cores: resources.iter().map(|(role, s)| (role.clone(), s.mean_cpu_cores)).collect(),
+                bottlenecks,
+                steal: sampler::steal_share(readings, window.start_ms, window.end_ms),
+            });
+        }
+        record.bottlenecks = match search.broke_at_rps {
+            Some(at) => search
+                .steps
+                .iter()
+                .zip(&record.steps)
+                .find(|(s, _)| !s.pass && s.rate == at)
+                .map(|(_, r)| r.bottlenecks.clone())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if search.stop == Stop::GeneratorLimited {
+            let last = search.steps.last();
+            record.bottlenecks.push(taskbench_report::model::Bottleneck {
+                role: "loadgen".into(),
+                utilisation: record.steps.last().and_then(|s| s.cpu_cores.get("loadgen")).copied().unwrap_or(0.0),
+                detail: format!(
+                    "the generator could not offer more than {:.0} req/s on its CPUs (send lag p99 {} µs at {:.0} req/s \
+                     scheduled)",
+                    last.map_or(0.0, |s| s.offered_rps),
+                    last.map_or(0, |s| s.send_lag_p99_us),
+                    last.map_or(0.0, |s| s.rate)
+                ),
+            });
+        }
     }
 }
 

@@ -41,6 +41,31 @@ pub(crate) struct Reading {
     /// Microseconds since the sampler started, on the monotonic clock.
     pub(crate) mono_us: u64,
     pub(crate) roles: BTreeMap<&'static str, RoleReading>,
+    /// The machine's CPU time stolen by the hypervisor, and all its CPU time, in ticks
+    /// (`/proc/stat`), when readable.
+    pub(crate) steal_ticks: Option<(u64, u64)>,
+}
+
+/// `(steal, total)` of the machine's CPU time in clock ticks, from the first line of `/proc/stat`
+/// (`cpu user nice system idle iowait irq softirq steal …`).
+fn steal_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // guest and guest_nice (9th, 10th) are already counted in user and nice.
+    let total: u64 = fields.iter().take(8).sum();
+    Some((*fields.get(7)?, total))
+}
+
+/// The share of the machine's CPU time the hypervisor took (steal) between `start_ms` and
+/// `end_ms`, from the readings closest outside the window (or its edges); `None` without two
+/// readings or on a machine that reports no time.
+pub(crate) fn steal_share(readings: &[Reading], start_ms: u64, end_ms: u64) -> Option<f64> {
+    let with: Vec<(u64, (u64, u64))> = readings.iter().filter_map(|r| Some((r.unix_ms, r.steal_ticks?))).collect();
+    let from = with.iter().rev().find(|(t, _)| *t <= start_ms).or_else(|| with.first())?;
+    let to = with.iter().find(|(t, _)| *t >= end_ms).or_else(|| with.last())?;
+    let (steal, total) = (to.1.0.checked_sub(from.1.0)?, to.1.1.checked_sub(from.1.1)?);
+    (total > 0).then(|| steal as f64 / total as f64)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,7 +145,7 @@ fn read_now(
         }
         add("postgres", read(system, &pids, Some(pss)));
     }
-    Reading { unix_ms, mono_us, roles }
+    Reading { unix_ms, mono_us, roles, steal_ticks: steal_ticks() }
 }
 
 /// The role's processes that are alive, summed; `None` when none is. With `pss`, memory is
@@ -277,8 +302,20 @@ mod tests {
                     "server",
                     RoleReading { pids: vec![7], mem: 50 << 20, cpu_ms: (t as f64 * 0.6) as u64 },
                 )]),
+                // 2 CPUs at 100 ticks/s; the hypervisor takes a tenth of them from t = 5 s on.
+                steal_ticks: Some((t.saturating_sub(5_000) / 50, t / 5)),
             })
             .collect()
+    }
+
+    #[test]
+    fn steal_is_the_share_of_the_machines_cpu_time_the_hypervisor_took_in_the_window() {
+        let readings = steady(250, 0, 14_000);
+        let before = steal_share(&readings, 1_000_000 + 1_000, 1_000_000 + 5_000).expect("readable");
+        assert!(before.abs() < 1e-9, "{before}");
+        let after = steal_share(&readings, 1_000_000 + 6_000, 1_000_000 + 12_000).expect("readable");
+        assert!((after - 0.1).abs() < 0.01, "{after}");
+        assert_eq!(steal_share(&[], 0, 1), None);
     }
 
     fn window<'a>(allotted: &'a BTreeMap<&'static str, usize>, hwm: &'a BTreeMap<&'static str, u64>) -> Window<'a> {

@@ -55,7 +55,7 @@ fn nines_label(x: f64) -> String {
 
 /// Ticks for a log axis: 1-2-5 in each decade, or only the powers of ten over a wide range
 /// (plotters' own log ticks leave out everything below 1).
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+pub(super) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let all: Vec<f64> =
         (-4..=7).flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e))).filter(|v| (lo..=hi).contains(v)).collect();
     if all.len() <= 14 { all } else { all.into_iter().filter(|v| v.log10().fract().abs() < 1e-9).collect() }

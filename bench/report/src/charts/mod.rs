@@ -13,10 +13,12 @@ use plotters::prelude::*;
 use crate::model::{RunRecord, ScenarioResult};
 use crate::summary::clean_runs;
 
+mod capacity;
 mod distribution;
 mod pairs;
 mod timeline;
 
+pub(crate) use capacity::median_search;
 use distribution::{latency, rps_bars};
 use pairs::pairs;
 use timeline::{cpu, memory, throughput};
@@ -49,7 +51,8 @@ type DrawFn = fn(&Area<'_>, &ScenarioResult, &Palette, &str) -> Draw;
 /// One drawn chart.
 #[derive(Debug, Clone)]
 pub(crate) struct Chart {
-    /// `latency`, `throughput`, `memory`, `cpu`, `rps` or `pairs`: the file is `<scenario>-<kind>.svg`.
+    /// `capacity` (searches only), `latency`, `throughput`, `memory`, `cpu`, `rps` or `pairs`: the
+    /// file is `<scenario>-<kind>.svg`.
     pub(crate) kind: &'static str,
     pub(crate) svg: String,
 }
@@ -81,20 +84,23 @@ enum Swatch {
 
 /// Draws every chart of `scenario`. A chart with nothing to show says so instead of failing.
 pub(crate) fn scenario_charts(scenario: &ScenarioResult, palette: &Palette) -> Result<Vec<Chart>, (String, String)> {
-    let specs: [(&'static str, &str, DrawFn); 6] = [
-        ("latency", "latency percentile spectrum", latency),
-        ("throughput", "throughput over time", throughput),
-        ("memory", "server memory over time", memory),
-        ("cpu", "CPU use over time", cpu),
-        ("rps", "goodput (successful responses per second) over repeats", rps_bars),
-        ("pairs", "paired comparison, pair by pair", pairs),
+    let mut specs: Vec<(&'static str, &str, DrawFn, (u32, u32))> = vec![
+        ("latency", "latency percentile spectrum", latency, SIZE),
+        ("throughput", "throughput over time", throughput, SIZE),
+        ("memory", "server memory over time", memory, SIZE),
+        ("cpu", "CPU use over time", cpu, SIZE),
+        ("rps", "goodput (successful responses per second) over repeats", rps_bars, SIZE),
+        ("pairs", "paired comparison, pair by pair", pairs, SIZE),
     ];
+    if scenario.model == "search" {
+        specs.insert(0, ("capacity", "latency–throughput curve", capacity::capacity, capacity::SIZE));
+    }
     let mut out = Vec::new();
-    for (kind, what, draw) in specs {
+    for (kind, what, draw, size) in specs {
         let title = format!("{}: {what}", scenario.name);
         let mut svg = String::new();
         {
-            let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+            let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
             let result = root
                 .fill(&WHITE)
                 .map_err(Box::<dyn Error>::from)

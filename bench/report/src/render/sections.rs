@@ -146,6 +146,132 @@ fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
     Block::Table { head: head.map(str::to_owned).to_vec(), rows }
 }
 
+/// A saturation search: each framework's maximum sustainable throughput over its repeats, what
+/// broke each search, and the steps of its median search.
+fn search_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
+    let mut blocks = vec![Block::Heading(3, vec![text("Maximum sustainable throughput")])];
+    let settings = scenario.runs.iter().find_map(|r| r.load.as_ref()?.search.as_ref()).map(|s| s.settings);
+    if let Some(st) = settings {
+        let mut slo = Vec::new();
+        if let Some(p) = st.slo.p99_ms {
+            slo.push(format!("p99 ≤ {p} ms"));
+        }
+        if let Some(p) = st.slo.p999_ms {
+            slo.push(format!("p99.9 ≤ {p} ms"));
+        }
+        slo.push(format!("errors ≤ {:.2}%", st.error_budget * 100.0));
+        blocks.push(Block::Para(vec![text(format!(
+            "Each search offered constant rates from {} req/s, ×{} per step up to {} req/s, then bisected between the \
+             last rate that passed and the first that broke until they were within {:.0}%. A step warmed up {} s and \
+             measured at least {} s and {} answers; it broke when {}, a send was dropped, or the server delivered \
+             more than {:.0}% fewer successful answers than offered. The maximum is the highest rate a step passed at.",
+            num(st.from, 0),
+            st.growth,
+            num(st.max, 0),
+            st.precision * 100.0,
+            st.step_warmup_secs,
+            st.step_secs,
+            st.min_samples,
+            slo.join(", "),
+            st.max_shortfall * 100.0
+        ))]));
+    }
+    let mut rows = Vec::new();
+    for fw in frameworks(results, scenario) {
+        let est = scenario
+            .summary
+            .as_ref()
+            .and_then(|s| s.frameworks.iter().find(|f| f.framework == fw))
+            .and_then(|f| f.max_sustainable_rps);
+        let runs: Vec<&RunRecord> = scenario.runs.iter().filter(|r| r.framework == fw).collect();
+        let each: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let max = r.load.as_ref().and_then(|l| l.search.as_ref()).and_then(|s| s.max_sustainable_rps);
+                format!("r{} {}", r.repeat, max.map_or("–".to_owned(), |m| num(m, 0)))
+            })
+            .collect();
+        let broke: Vec<String> = runs
+            .iter()
+            .filter_map(|r| {
+                let s = r.load.as_ref()?.search.as_ref()?;
+                let limit =
+                    r.bottlenecks.iter().map(|b| format!(" [limited by {}: {}]", b.role, b.detail)).collect::<String>();
+                Some(format!("r{}: {}{limit}", r.repeat, s.conclusion))
+            })
+            .collect();
+        rows.push(vec![
+            fw.clone(),
+            est.as_ref().map_or("–".to_owned(), |e| with_ci(e, 0)),
+            each.join(", "),
+            broke.join(" · "),
+        ]);
+    }
+    let head = ["framework", "max sustainable req/s, median (95% CI or range)", "each repeat", "how each search ended"];
+    blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
+    for fw in frameworks(results, scenario) {
+        let Some(run) = crate::charts::median_search(scenario, &fw) else { continue };
+        let Some(search) = run.load.as_ref().and_then(|l| l.search.as_ref()) else { continue };
+        blocks.push(Block::Para(vec![
+            strong(format!("{fw}, repeat {} (its median search): ", run.repeat)),
+            text(format!("{} steps.", search.steps.len())),
+        ]));
+        let rows = search
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                let ms = |us: u64| fmt_ms(us as f64 / 1000.0);
+                let cpu = run.steps.get(i).filter(|r| r.rate == st.rate).and_then(|r| r.server_cpu_us_per_request);
+                let limits = run.steps.get(i).map(|r| r.bottlenecks.iter().map(|b| b.role.clone()).collect::<Vec<_>>());
+                vec![
+                    (i + 1).to_string(),
+                    num(st.rate, 0),
+                    num(st.achieved_rps, 0),
+                    ms(st.latency_us.p50.max(st.all_latency_us.p50)),
+                    ms(st.latency_us.p99.max(st.all_latency_us.p99)),
+                    ms(st.latency_us.p999.max(st.all_latency_us.p999)),
+                    percent(st.error_rate),
+                    format!("{} µs", st.send_lag_p99_us),
+                    cpu.map_or("–".to_owned(), |c| num(c, 1)),
+                    limits.filter(|l| !l.is_empty()).map_or("–".to_owned(), |l| l.join(", ")),
+                    run.steps
+                        .get(i)
+                        .and_then(|r| r.steal)
+                        .map_or("–".to_owned(), |s| format!("{:.0}%", s * 100.0)),
+                    if st.pass {
+                        "pass".to_owned()
+                    } else {
+                        format!("broke: {}", st.broke.iter().map(|b| b.detail.as_str()).collect::<Vec<_>>().join("; "))
+                    },
+                ]
+            })
+            .collect();
+        let head = [
+            "step",
+            "rate/s",
+            "achieved/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "errors",
+            "send-lag p99",
+            "server CPU µs/req",
+            "saturated",
+            "steal",
+            "verdict",
+        ];
+        blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
+    }
+    blocks.push(Block::Para(vec![text(
+        "The table below gives each framework's figures at its maximum sustainable rate (the step it last passed).",
+    )]));
+    blocks
+}
+
+/// Steal time above this share of a run is flagged (`taskbench run` warns at the same level).
+const NOISY_STEAL: f64 = 0.05;
+
 fn comparison_row(c: &PairedComparison) -> Vec<String> {
     let spec = crate::summary::spec(&c.metric);
     let relative = c.stats.scale == Scale::Relative;
@@ -228,6 +354,25 @@ fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
             )),
         ]));
     }
+    let noisy: Vec<String> = scenario
+        .runs
+        .iter()
+        .filter_map(|r| Some((r, r.steal.filter(|s| *s > NOISY_STEAL)?)))
+        .map(|(r, s)| format!("{} repeat {}: {:.0}%", r.framework, r.repeat, s * 100.0))
+        .collect();
+    if !noisy.is_empty() {
+        blocks.push(Block::Warning(vec![
+            strong("A noisy machine"),
+            text(format!(
+                ": the hypervisor took more than {:.0}% of this machine's CPU time (steal) during {} run(s) ({}). \
+                 Those numbers include that noise (late sends, a longer tail); pairs share it only when it was steady. \
+                 Measure on a quieter machine to publish them.",
+                NOISY_STEAL * 100.0,
+                noisy.len(),
+                noisy.join(", ")
+            )),
+        ]));
+    }
     let Some(summary) = &scenario.summary else {
         blocks.push(Block::Warning(vec![
             strong("No clean runs"),
@@ -236,6 +381,9 @@ fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
         blocks.extend(detail_blocks(results, scenario));
         return blocks;
     };
+    if scenario.model == "search" {
+        blocks.extend(search_blocks(results, scenario));
+    }
     blocks.push(comparison_table(results, scenario));
     if !summary.comparisons.is_empty() {
         let rows = summary.comparisons.iter().map(comparison_row).collect();
@@ -276,7 +424,9 @@ fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
 /// Charts, the per-run table and resource use: shown whether or not there is a summary.
 fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
     let mut blocks = vec![Block::Heading(3, vec![text("Charts")])];
-    for (kind, title) in CHART_KINDS {
+    let search = scenario.model == "search";
+    let capacity = search.then_some(("capacity", "Latency–throughput curve: p50, p99 and p99.9 against the offered rate (each framework's median search; hollow dots broke), the SLO, each maximum sustainable rate; server CPU per request"));
+    for (kind, title) in capacity.into_iter().chain(CHART_KINDS) {
         blocks.push(Block::Chart {
             title: title.to_owned(),
             path: format!("charts/{}-{kind}.svg", file_stem(&scenario.name)),
@@ -299,6 +449,7 @@ fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
                     format!("{} / {}", fmt_ms(o.send_lag_us.p99 as f64 / 1000.0), o.dropped_sends)
                 }),
                 load.and_then(|l| l.slo.as_ref()).map_or("–".to_owned(), |s| s.describe()),
+                r.steal.map_or("–".to_owned(), |s| format!("{:.1}%", s * 100.0)),
                 run_status(r),
             ]
         })
@@ -312,6 +463,7 @@ fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
         "errors",
         "send-lag p99 ms / dropped",
         "SLO",
+        "steal",
         "status",
     ];
     blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
