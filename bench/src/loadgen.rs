@@ -40,6 +40,9 @@ pub struct LoadgenArgs {
     /// Override the open model's requests in flight.
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// Run the scenario as a saturation search (see `taskbench run --find-max`).
+    #[arg(long)]
+    pub find_max: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -55,6 +58,9 @@ pub fn humantime_duration(s: &str) -> Result<Duration, String> {
 
 /// Applies the command-line overrides to a scenario.
 pub fn apply_overrides(mut scenario: Scenario, args: &LoadgenArgs) -> Result<Scenario, String> {
+    if args.find_max {
+        scenario = scenario.as_search().map_err(|e| format!("--find-max: {e}"))?;
+    }
     if let Some(d) = args.duration {
         if d.is_zero() {
             return Err("--duration must be longer than 0s".into());

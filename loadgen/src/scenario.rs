@@ -568,6 +568,37 @@ impl Scenario {
         })
     }
 
+    /// This scenario as a saturation search (`--find-max`): its steps, data and SLO, rates from
+    /// its open-model rate (or 100 req/s for a closed model) up to 1,000,000, 3 s steps, at least
+    /// 1 s of warm-up; a search is returned as it is. Fails when the `[slo]` states no latency.
+    pub fn as_search(mut self) -> Result<Scenario, String> {
+        if self.slo.p99_ms.is_none() && self.slo.p999_ms.is_none() {
+            return Err(format!(
+                "scenario {} has no latency objective; expected `[slo]` with `p99_ms` (or `p999_ms`): the latency \
+                 the server must keep while the rate rises",
+                self.name
+            ));
+        }
+        let (from, max_in_flight) = match self.load.model {
+            LoadModel::Search(_) => return Ok(self),
+            LoadModel::Open { rate: Rate::Fixed(r), max_in_flight } => (r, max_in_flight),
+            LoadModel::Open { rate: Rate::Ramp { from, .. }, max_in_flight } => (from, max_in_flight),
+            LoadModel::Closed { .. } => (100.0, 1024),
+        };
+        self.load.model = LoadModel::Search(SearchSpec {
+            from,
+            max: 1_000_000f64.max(from * 2.0),
+            growth: SearchSpec::GROWTH,
+            precision: SearchSpec::PRECISION,
+            max_shortfall: SearchSpec::MAX_SHORTFALL,
+            max_in_flight,
+            max_steps: SearchSpec::MAX_STEPS,
+        });
+        self.load.duration = Duration::from_secs(3);
+        self.load.warmup = self.load.warmup.max(Duration::from_secs(1));
+        Ok(self)
+    }
+
     /// True when running the scenario changes the seed data.
     pub fn writes(&self) -> bool {
         self.steps.iter().any(|s| s.op.writes())

@@ -176,9 +176,12 @@ pub struct SearchResult {
 
 impl SearchResult {
     /// True when the maximum was set by the server breaking its SLO (or keeping up), not by the
-    /// search's bounds or the load generator: the figure can be compared between servers.
+    /// search's bounds, its step budget before anything broke, or the load generator: the figure
+    /// is the server's maximum and can be compared between servers. Otherwise it is a lower bound.
     pub fn found_by_server(&self) -> bool {
-        matches!(self.stop, Stop::Converged | Stop::StepBudget) && self.max_sustainable_rps.is_some()
+        matches!(self.stop, Stop::Converged | Stop::StepBudget)
+            && self.max_sustainable_rps.is_some()
+            && self.broke_at_rps.is_some()
     }
 
     /// Every step as a terminal table, then the conclusion.
@@ -373,15 +376,23 @@ pub fn judge(result: &LoadResult, rate: f64, slo: &Slo, error_budget: f64, max_s
         });
     }
     let offered_rps = open.map_or(result.total.rps, |o| o.offered_rps);
-    // A break is the generator's, not the server's, when the generator did not offer the rate,
-    // or when it fell behind its schedule and every objective broken was a latency one that the
-    // server kept once the generator's lag (its p99) is taken out. Errors, drops and a server that
-    // delivered less than was offered are the server's.
+    // A break is the generator's, not the server's, when the generator fell behind its schedule
+    // and its lag accounts for everything broken: latency objectives the server kept once the
+    // generator's lag (its p99) is taken out, and a shortfall no larger than the sends it made
+    // late. Errors and drops are the server's. (Every scheduled request is sent, late or not, so
+    // the count of sends cannot tell a slow generator: its lag does.)
     let lagging = open.is_some_and(|o| o.generator_limited);
-    let only_latency = broke.iter().all(|b| b.limit == Limit::Latency);
-    let could_not_offer = offered_rps < rate * (1.0 - max_shortfall);
-    let generator_limited =
-        !broke.is_empty() && (could_not_offer || (lagging && only_latency && within_without_lag));
+    // A shortfall the engine's own lateness could account for: answers missing from the
+    // delivery window are at most the sends that left later than planned, by up to its lag.
+    let secs = result.measured_secs.max(f64::MIN_POSITIVE);
+    let short_by_lag = achieved >= rate * (1.0 - max_shortfall - lag_ms / 1000.0 / secs);
+    let explained = broke.iter().all(|b| match b.limit {
+        Limit::Latency => within_without_lag,
+        Limit::Shortfall => short_by_lag,
+        // Errors, drops and an early end are the server's (or the run's), whatever the engine did.
+        Limit::Errors | Limit::Dropped | Limit::Incomplete => false,
+    });
+    let generator_limited = !broke.is_empty() && lagging && explained;
     Judgement { broke, generator_limited, offered_rps }
 }
 
@@ -403,6 +414,11 @@ pub fn conclusion(stop: Stop, passed: Option<f64>, broke_at: Option<&SearchStep>
     let rps = |x: f64| format!("{} req/s", thousands(x));
     let why = |s: &SearchStep| s.broke.iter().map(|b| b.detail.clone()).collect::<Vec<_>>().join("; ");
     match stop {
+        Stop::StepBudget if broke_at.is_none() => format!(
+            "the step budget ran out before any rate broke: sustained every rate up to {}, so the maximum is at least \
+             that (raise `max_steps` or `growth`)",
+            rps(passed.unwrap_or(0.0))
+        ),
         Stop::Converged | Stop::StepBudget => {
             let (p, b) = (passed.unwrap_or(0.0), broke_at.map_or(0.0, |s| s.rate));
             let budget = if stop == Stop::StepBudget {
@@ -424,6 +440,16 @@ pub fn conclusion(stop: Stop, passed: Option<f64>, broke_at: Option<&SearchStep>
         Stop::GeneratorLimited => {
             let offered = last.map_or(0.0, |s| s.offered_rps);
             let sustained = passed.map_or_else(|| "no rate".to_owned(), |p| format!("at least {}", rps(p)));
+            if let Some(b) = broke_at {
+                return format!(
+                    "sustained {sustained}; broke at {} ({}); the generator could not keep {} to narrow it further (send \
+                     lag p99 {} µs), so the maximum lies in between",
+                    rps(b.rate),
+                    why(b),
+                    rps(last.map_or(0.0, |s| s.rate)),
+                    last.map_or(0, |s| s.send_lag_p99_us)
+                );
+            }
             format!(
                 "the generator could not keep {} on its CPUs (offered {}, send lag p99 {} µs, enough to explain the \
                  break): the server sustained {sustained}, and its limit was not reached",
@@ -483,7 +509,12 @@ pub async fn run(
     let mut steps: Vec<SearchStep> = Vec::new();
     // The step whose figures the result carries: the highest that passed, else the first.
     let mut shown: Option<(bool, f64, LoadResult)> = None;
+    let mut ended: Option<String> = None;
     while let Some((rate, phase)) = search.next_rate() {
+        if interrupted.load(Ordering::Relaxed) {
+            ended = Some("interrupted (SIGINT)".to_owned());
+            break;
+        }
         let mut step = scenario.clone();
         step.load.duration = step_duration(rate, scenario.load.duration, settings.min_samples);
         step.load.model = LoadModel::Open { rate: Rate::Fixed(rate), max_in_flight: spec.max_in_flight };
@@ -502,6 +533,9 @@ pub async fn run(
             result.incomplete = Some("interrupted (SIGINT)".to_owned());
         }
         let judgement = judge(&result, rate, &scenario.slo, settings.error_budget, spec.max_shortfall);
+        if result.incomplete.is_some() {
+            ended.clone_from(&result.incomplete);
+        }
         tracing::info!(
             rate,
             pass = judgement.pass(),
@@ -552,8 +586,8 @@ pub async fn run(
         ),
     };
     result.model = "search".to_owned();
-    if stop == Stop::Ended && result.incomplete.is_none() {
-        result.incomplete = steps.last().and_then(|s| s.broke.first()).map(|b| b.detail.clone());
+    if stop == Stop::Ended {
+        result.incomplete = ended.or_else(|| Some("the search ended early".to_owned()));
     }
     result.search =
         Some(SearchResult { settings, steps, max_sustainable_rps: passed, broke_at_rps: broke, stop, conclusion });

@@ -25,6 +25,8 @@ use taskbench_loadgen::LoadResult;
 /// its `steps` the resources of each step, and the summary each framework's
 /// `max_sustainable_rps`; the figures of a search run are those of its step at that maximum.
 pub const SCHEMA_VERSION: u32 = 4;
+/// The oldest version this build reads: version 4 only added optional fields to version 3.
+pub const OLDEST_READABLE: u32 = 3;
 
 /// One `taskbench run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -344,8 +346,8 @@ pub enum ReadError {
     Io { path: String, source: std::io::Error },
     #[error("{path} is not a taskbench results document: {source}")]
     Json { path: String, source: serde_json::Error },
-    #[error("{path} has schema_version {found}; this taskbench reads version {expected}")]
-    Version { path: String, found: u64, expected: u32 },
+    #[error("{path} has schema_version {found}; this taskbench reads versions {oldest} to {expected}")]
+    Version { path: String, found: u64, oldest: u32, expected: u32 },
 }
 
 impl Results {
@@ -357,9 +359,14 @@ impl Results {
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|source| ReadError::Json { path: shown.clone(), source })?;
         match value.get("schema_version").and_then(serde_json::Value::as_u64) {
-            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) if (u64::from(OLDEST_READABLE)..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
             found => {
-                return Err(ReadError::Version { path: shown, found: found.unwrap_or(0), expected: SCHEMA_VERSION });
+                return Err(ReadError::Version {
+                    path: shown,
+                    found: found.unwrap_or(0),
+                    oldest: OLDEST_READABLE,
+                    expected: SCHEMA_VERSION,
+                });
             }
         }
         serde_json::from_value(value).map_err(|source| ReadError::Json { path: shown, source })

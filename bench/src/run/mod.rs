@@ -168,7 +168,7 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
         let path = Scenario::locate(name, &crate::scenarios_dir());
         let mut scenario = Scenario::from_file(&path).map_err(|e| e.to_string())?;
         if args.find_max {
-            scenario = as_search(scenario)?;
+            scenario = scenario.as_search().map_err(|e| format!("--find-max: {e}"))?;
         }
         scenarios.push((path, scenario));
     }
@@ -217,39 +217,6 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
     let id = format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>() & 0xff_ffff);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&id));
     Ok(Plan { scenarios, frameworks, repeats, duration, warmup: args.warmup, db, cpus, out, id })
-}
-
-/// A scenario as a saturation search (`--find-max`): its steps, data and SLO, rates from its
-/// open-model rate (or 100 req/s) up to 1,000,000 in 3 s steps.
-fn as_search(mut scenario: Scenario) -> Result<Scenario, String> {
-    use taskbench_loadgen::scenario::{LoadModel, Rate, SearchSpec};
-    if scenario.slo.p99_ms.is_none() && scenario.slo.p999_ms.is_none() {
-        return Err(format!(
-            "--find-max: scenario {} has no latency objective; expected `[slo]` with `p99_ms` (or `p999_ms`): the \
-             latency the server must keep while the rate rises",
-            scenario.name
-        ));
-    }
-    let (from, max_in_flight) = match scenario.load.model {
-        LoadModel::Search(_) => return Ok(scenario),
-        LoadModel::Open { rate: Rate::Fixed(r), max_in_flight } => (r, max_in_flight),
-        LoadModel::Open { rate: Rate::Ramp { from, .. }, max_in_flight } => (from, max_in_flight),
-        LoadModel::Closed { .. } => (100.0, 1024),
-    };
-    scenario.load.model = LoadModel::Search(SearchSpec {
-        from,
-        max: 1_000_000f64.max(from * 2.0),
-        growth: SearchSpec::GROWTH,
-        precision: SearchSpec::PRECISION,
-        max_shortfall: SearchSpec::MAX_SHORTFALL,
-        max_in_flight,
-        max_steps: SearchSpec::MAX_STEPS,
-    });
-    scenario.load.duration = Duration::from_secs(3);
-    if scenario.load.warmup.is_zero() {
-        scenario.load.warmup = Duration::from_secs(1);
-    }
-    Ok(scenario)
 }
 
 /// Steps a search is expected to take: the geometric ones to `max`, then bisection to the
@@ -661,6 +628,7 @@ impl Runner<'_> {
             logs.join(format!("{stem}-load.json")),
             logs.join(format!("{stem}-loadgen.log")),
             self.plan.cpus.loadgen.as_deref(),
+            self.args.find_max,
         ) {
             Ok(l) => l,
             Err(e) => {
@@ -782,6 +750,13 @@ impl Runner<'_> {
                 steal: sampler::steal_share(readings, window.start_ms, window.end_ms),
             });
         }
+        // The machine's noise over the whole search, not only the step the figures come from.
+        if let (Some(first), Some(last)) = (search.steps.first(), search.steps.last()) {
+            let (from, to) = (first.measure_started_unix_ms, last.measure_started_unix_ms);
+            if let (Some(from), Some(to)) = (from, to) {
+                record.steal = sampler::steal_share(readings, from, to + (last.measured_secs * 1000.0) as u64);
+            }
+        }
         record.bottlenecks = match search.broke_at_rps {
             Some(at) => search
                 .steps
@@ -796,7 +771,8 @@ impl Runner<'_> {
             let last = search.steps.last();
             record.bottlenecks.push(taskbench_report::model::Bottleneck {
                 role: "loadgen".into(),
-                utilisation: record.steps.last().and_then(|s| s.cpu_cores.get("loadgen")).copied().unwrap_or(0.0),
+                utilisation: record.steps.last().and_then(|s| s.cpu_cores.get("loadgen")).copied().unwrap_or(0.0)
+                    / allotted.get("loadgen").copied().unwrap_or(1).max(1) as f64,
                 detail: format!(
                     "the generator could not offer more than {:.0} req/s on its CPUs (send lag p99 {} µs at {:.0} req/s \
                      scheduled)",

@@ -142,12 +142,16 @@ impl Loadgen {
         out: PathBuf,
         stderr: PathBuf,
         cpus: Option<&[usize]>,
+        find_max: bool,
     ) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("finding taskbench itself: {e}"))?;
         let log = std::fs::File::create(&stderr).map_err(|e| format!("creating {}: {e}", stderr.display()))?;
         let mut cmd = Command::new(exe);
         cmd.arg("loadgen").arg("--scenario").arg(scenario_file).args(["--target", target, "--json", "--quiet"]);
         cmd.arg("--assume-seeded").arg("--out").arg(&out);
+        if find_max {
+            cmd.arg("--find-max");
+        }
         if let Some(d) = duration {
             cmd.arg("--duration").arg(format!("{}ms", d.as_millis()));
         }

@@ -187,8 +187,11 @@ fn search_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
         let each: Vec<String> = runs
             .iter()
             .map(|r| {
-                let max = r.load.as_ref().and_then(|l| l.search.as_ref()).and_then(|s| s.max_sustainable_rps);
-                format!("r{} {}", r.repeat, max.map_or("–".to_owned(), |m| num(m, 0)))
+                let search = r.load.as_ref().and_then(|l| l.search.as_ref());
+                let max = search.and_then(|s| s.max_sustainable_rps);
+                // A lower bound (the search's max, its budget or the generator stopped it) says so.
+                let bound = if search.is_some_and(|s| !s.found_by_server()) { "≥" } else { "" };
+                format!("r{} {bound}{}", r.repeat, max.map_or("–".to_owned(), |m| num(m, 0)))
             })
             .collect();
         let broke: Vec<String> = runs
@@ -235,10 +238,7 @@ fn search_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
                     format!("{} µs", st.send_lag_p99_us),
                     cpu.map_or("–".to_owned(), |c| num(c, 1)),
                     limits.filter(|l| !l.is_empty()).map_or("–".to_owned(), |l| l.join(", ")),
-                    run.steps
-                        .get(i)
-                        .and_then(|r| r.steal)
-                        .map_or("–".to_owned(), |s| format!("{:.0}%", s * 100.0)),
+                    run.steps.get(i).and_then(|r| r.steal).map_or("–".to_owned(), |s| format!("{:.0}%", s * 100.0)),
                     if st.pass {
                         "pass".to_owned()
                     } else {
