@@ -76,6 +76,9 @@ pub struct SearchSpec {
     pub max_in_flight: usize,
     /// At most this many steps per search.
     pub max_steps: u32,
+    /// A step that breaks is run once more at the same rate, and the break counts only when the
+    /// retry breaks too: one hiccup of the machine in a short step does not end a search.
+    pub confirm: bool,
 }
 
 impl SearchSpec {
@@ -251,6 +254,7 @@ struct RawLoad {
     max_shortfall: Option<Spanned<f64>>,
     max_steps: Option<Spanned<u32>>,
     step_duration: Option<Spanned<String>>,
+    confirm: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -345,6 +349,7 @@ impl Scenario {
                 load.max_steps.as_ref().map(|f| ("max_steps", f.span())),
             ]
             .into_iter()
+            .chain([load.confirm.map(|_| ("confirm", load_span.clone()))])
             .flatten()
             .next()
         {
@@ -484,6 +489,7 @@ impl Scenario {
                     max_shortfall,
                     max_in_flight,
                     max_steps,
+                    confirm: load.confirm.unwrap_or(true),
                 })
             }
             other => {
@@ -593,6 +599,7 @@ impl Scenario {
             max_shortfall: SearchSpec::MAX_SHORTFALL,
             max_in_flight,
             max_steps: SearchSpec::MAX_STEPS,
+            confirm: true,
         });
         self.load.duration = Duration::from_secs(3);
         self.load.warmup = self.load.warmup.max(Duration::from_secs(1));

@@ -47,6 +47,8 @@ pub enum Phase {
     Grow,
     /// Bisection between the last passing and the first breaking rate.
     Bisect,
+    /// The same rate again after a break: the break counts only if this step breaks too.
+    Confirm,
 }
 
 /// What broke in a step.
@@ -149,6 +151,9 @@ pub struct SearchSettings {
     pub max_shortfall: f64,
     pub max_steps: u32,
     pub max_in_flight: usize,
+    /// Whether a break counted only when a retry at the same rate broke too.
+    #[serde(default)]
+    pub confirm: bool,
     /// Warm-up and shortest measured time of each step.
     pub step_warmup_secs: f64,
     pub step_secs: f64,
@@ -213,6 +218,7 @@ impl SearchResult {
                 match s.phase {
                     Phase::Grow => "grow",
                     Phase::Bisect => "bisect",
+                    Phase::Confirm => "confirm",
                 },
                 s.rate,
                 s.offered_rps,
@@ -245,11 +251,21 @@ pub struct Search {
     steps: u32,
     next: Option<(f64, Phase)>,
     stop: Option<Stop>,
+    /// The rate being run again to confirm its break.
+    retrying: Option<f64>,
 }
 
 impl Search {
     pub fn new(spec: SearchSpec) -> Self {
-        Self { spec, passed: None, broke: None, steps: 0, next: Some((spec.from, Phase::Grow)), stop: None }
+        Self {
+            spec,
+            passed: None,
+            broke: None,
+            steps: 0,
+            next: Some((spec.from, Phase::Grow)),
+            stop: None,
+            retrying: None,
+        }
     }
 
     /// The rate of the next step, or `None` when the search is over.
@@ -262,6 +278,17 @@ impl Search {
         self.steps += 1;
         if judgement.broke.iter().any(|b| b.limit == Limit::Incomplete) {
             self.stop = Some(Stop::Ended);
+            return;
+        }
+        let retry = self.retrying.take() == Some(rate);
+        if !judgement.pass() && self.spec.confirm && !retry {
+            if self.steps >= self.spec.max_steps {
+                self.stop = Some(Stop::StepBudget);
+                return;
+            }
+            // Not judged yet: the same rate once more.
+            self.retrying = Some(rate);
+            self.next = Some((rate, Phase::Confirm));
             return;
         }
         if !judgement.pass() && judgement.generator_limited {
@@ -476,6 +503,7 @@ pub fn settings(spec: &SearchSpec, scenario: &Scenario) -> SearchSettings {
         max_shortfall: spec.max_shortfall,
         max_steps: spec.max_steps,
         max_in_flight: spec.max_in_flight,
+        confirm: spec.confirm,
         step_warmup_secs: scenario.load.warmup.as_secs_f64(),
         step_secs: scenario.load.duration.as_secs_f64(),
         min_samples: min_samples(&scenario.slo),
@@ -599,7 +627,16 @@ mod tests {
     use super::*;
 
     fn spec(from: f64, max: f64) -> SearchSpec {
-        SearchSpec { from, max, growth: 2.0, precision: 0.05, max_shortfall: 0.03, max_in_flight: 256, max_steps: 24 }
+        SearchSpec {
+            from,
+            max,
+            growth: 2.0,
+            precision: 0.05,
+            max_shortfall: 0.03,
+            max_in_flight: 256,
+            max_steps: 24,
+            confirm: true,
+        }
     }
 
     /// A server as a single queue (M/M/1) with a known capacity: at utilisation ρ = rate /
@@ -683,6 +720,34 @@ mod tests {
     }
 
     #[test]
+    fn one_hiccup_does_not_end_a_search_but_a_confirmed_break_does() {
+        let model = Simulated { capacity: 10_000.0, service_ms: 0.1, errors_above: f64::INFINITY, generator_max: 1e9 };
+        // The machine hiccups once, in the step at 2,000 req/s: its p99 breaks the SLO there.
+        let run = |confirm: bool| {
+            let spec = SearchSpec { confirm, ..spec(500.0, 1e6) };
+            let mut search = Search::new(spec);
+            let (mut seen, mut hiccup) = (Vec::new(), true);
+            while let Some((rate, phase)) = search.next_rate() {
+                let mut j = model.judge(rate, 5.0, spec.max_shortfall);
+                if rate == 2_000.0 && std::mem::take(&mut hiccup) {
+                    j.broke.push(Broke { limit: Limit::Latency, detail: "p99 9 ms > 5 ms".into() });
+                }
+                seen.push((rate, phase, j.pass()));
+                search.record(rate, &j);
+            }
+            (search.outcome(), seen)
+        };
+        let ((stop, passed, _), seen) = run(true);
+        assert_eq!(stop, Some(Stop::Converged));
+        assert!(seen.contains(&(2_000.0, Phase::Confirm, true)), "the retry passed: {seen:?}");
+        assert!(passed.is_some_and(|p| p > 8_000.0), "the search went on to the real knee: {passed:?}");
+        // Every break it reports was confirmed: the rate broke twice in a row.
+        let ((_, passed, broke), _) = run(false);
+        assert_eq!(broke, Some(2_000.0), "unconfirmed, one hiccup ends the search there");
+        assert!(passed.is_some_and(|p| p < 2_000.0), "{passed:?}");
+    }
+
+    #[test]
     fn the_keep_up_limit_stops_a_server_with_no_latency_objective_in_reach() {
         // A lax SLO (10 s): only falling behind can stop it, at its capacity.
         let model = Simulated { capacity: 3_000.0, service_ms: 0.1, errors_above: f64::INFINITY, generator_max: 1e9 };
@@ -731,7 +796,7 @@ mod tests {
             Simulated { capacity: 500.0, service_ms: 1.0, errors_above: f64::INFINITY, generator_max: f64::INFINITY };
         let (s, seen) = search(&slow, spec(1_000.0, 6_000.0), 5.0);
         assert_eq!(s.outcome(), (Some(Stop::BrokeAtFirstRate), None, Some(1_000.0)));
-        assert_eq!(seen.len(), 1);
+        assert_eq!(seen, [(1_000.0, false), (1_000.0, false)], "a break is confirmed once");
         let model = Simulated { capacity: 10_000.0, service_ms: 0.1, errors_above: f64::INFINITY, generator_max: 1e9 };
         let (s, seen) = search(&model, SearchSpec { max_steps: 6, ..spec(100.0, 1e6) }, 5.0);
         assert_eq!(s.outcome().0, Some(Stop::StepBudget), "{seen:?}");

@@ -226,6 +226,7 @@ pub fn search_results(shapes: &[Shape], repeats: u32, seed: u64) -> Results {
         max_shortfall: 0.03,
         max_in_flight: 512,
         max_steps: 24,
+        confirm: true,
     };
     let scenario = &mut out.scenarios[0];
     scenario.model = "search".into();
@@ -302,6 +303,7 @@ pub fn search_results(shapes: &[Shape], repeats: u32, seed: u64) -> Results {
                     max_shortfall: spec.max_shortfall,
                     max_steps: spec.max_steps,
                     max_in_flight: spec.max_in_flight,
+                    confirm: spec.confirm,
                     step_warmup_secs: 1.0,
                     step_secs: 2.0,
                     min_samples: 1_000,

@@ -162,13 +162,14 @@ fn search_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
         slo.push(format!("errors ≤ {:.2}%", st.error_budget * 100.0));
         blocks.push(Block::Para(vec![text(format!(
             "Each search offered constant rates from {} req/s, ×{} per step up to {} req/s, then bisected between the \
-             last rate that passed and the first that broke until they were within {:.0}%. A step warmed up {} s and \
+             last rate that passed and the first that broke until they were within {:.0}%{}. A step warmed up {} s and \
              measured at least {} s and {} answers; it broke when {}, a send was dropped, or the server delivered \
              more than {:.0}% fewer successful answers than offered. The maximum is the highest rate a step passed at.",
             num(st.from, 0),
             st.growth,
             num(st.max, 0),
             st.precision * 100.0,
+            if st.confirm { " (a break counted only when a retry at the same rate broke too)" } else { "" },
             st.step_warmup_secs,
             st.step_secs,
             st.min_samples,
