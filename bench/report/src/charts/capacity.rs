@@ -52,7 +52,12 @@ pub(crate) fn capacity(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pal
         let Some(run) = median_search(scenario, &fw) else { continue };
         let Some(search) = run.load.as_ref().and_then(|l| l.search.as_ref()) else { continue };
         let mut steps: Vec<(usize, &SearchStep)> = search.steps.iter().enumerate().collect();
+        // One point per rate: the last step run at it (a confirmed break's retry), so the line
+        // does not zigzag at one rate. The stable sort keeps same-rate steps in the order run.
         steps.sort_by(|a, b| a.1.rate.total_cmp(&b.1.rate));
+        steps.reverse();
+        steps.dedup_by(|later, earlier| later.1.rate == earlier.1.rate);
+        steps.reverse();
         lines.push(Line { framework: fw, run, steps, knee: search.max_sustainable_rps });
     }
     if lines.iter().all(|l| l.steps.is_empty()) {
