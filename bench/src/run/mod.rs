@@ -56,6 +56,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = crate::loadgen::humantime_duration)]
     pub warmup: Option<Duration>,
     /// Postgres: auto, local (a throw-away cluster), docker[:IMAGE:TAG], or url:postgres://…
+    /// (plain `docker` and `auto` start $TASKBENCH_POSTGRES_IMAGE, default postgres:15-alpine)
     #[arg(long, default_value = "auto")]
     pub db: String,
     /// CPU affinity: `server=0,loadgen=1,db=1` (lists `0-3` or `0:2`), or `none`
@@ -302,7 +303,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
             db: DbConfig {
                 kind: pg.kind().to_string(),
                 detail: format!("PostgreSQL {version}, {}", describe_db(&pg)),
-                durable: (pg.kind() == DbKind::Local).then_some(true),
+                // Both are started with the default, durable settings; of a given URL we know nothing.
+                durable: matches!(pg.kind(), DbKind::Local | DbKind::Docker).then_some(true),
             },
             cpus: plan.cpus.clone(),
             sample_interval_ms: args.sample_interval.as_millis() as u64,
@@ -375,9 +377,12 @@ fn fail(message: &str) -> ExitCode {
 fn describe_db(pg: &Postgres) -> String {
     // Never record a password.
     let shown = taskbench_data::provision::redact(pg.url());
-    match pg.kind() {
-        DbKind::Local => format!("throw-away local cluster at {shown}"),
-        kind => format!("{kind} at {shown}"),
+    match (pg.kind(), pg.container_id(), pg.container_image()) {
+        (DbKind::Local, ..) => format!("throw-away local cluster at {shown}"),
+        (DbKind::Docker, Some(id), Some(image)) => {
+            format!("throw-away container {} of {image} at {shown}", id.get(..12).unwrap_or(id))
+        }
+        (kind, ..) => format!("{kind} at {shown}"),
     }
 }
 

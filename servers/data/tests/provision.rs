@@ -12,7 +12,7 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use sqlx::{Connection, PgConnection};
 use taskbench_data::provision::{
-    DbChoice, DbKind, Postgres, ProvisionError, ProvisionOptions, fresh_test_database, shared_for_tests,
+    DbChoice, DbKind, IMAGE_ENV, Postgres, ProvisionError, ProvisionOptions, fresh_test_database, shared_for_tests,
 };
 
 /// Set by the parent tests to tell a re-executed helper test what to do; helpers do nothing without it.
@@ -243,7 +243,6 @@ fn db_choice_parses_the_accepted_forms() -> Result<()> {
     let docker = |image: &str, tag: &str| DbChoice::Docker { image: image.into(), tag: tag.into() };
     assert_eq!("auto".parse::<DbChoice>()?, DbChoice::Auto);
     assert_eq!(" Local ".parse::<DbChoice>()?, DbChoice::Local);
-    assert_eq!("docker".parse::<DbChoice>()?, docker("postgres", "15-alpine"));
     assert_eq!("docker:postgres:16".parse::<DbChoice>()?, docker("postgres", "16"));
     assert_eq!("docker:reg.example:5000/pg:16-alpine".parse::<DbChoice>()?, docker("reg.example:5000/pg", "16-alpine"));
     assert_eq!("docker:reg.example:5000/pg".parse::<DbChoice>()?, docker("reg.example:5000/pg", "latest"));
@@ -370,6 +369,171 @@ fn fake_docker() -> Result<String> {
         }
     });
     Ok(host)
+}
+
+#[test]
+#[ignore = "helper: run in a child process by the default_docker_image_is_configurable"]
+fn helper_default_image() -> Result<()> {
+    if !helper_mode("default-image") {
+        return Ok(());
+    }
+    let mut out = std::io::stdout();
+    match "docker".parse::<DbChoice>() {
+        Ok(choice) => writeln!(out, "DEFAULT {choice}")?,
+        Err(e) => writeln!(out, "DEFAULT error: {e}")?,
+    }
+    Ok(())
+}
+
+#[test]
+fn default_docker_image_is_configurable() -> Result<()> {
+    for (value, expected) in [
+        ("", "docker:postgres:15-alpine"),
+        ("localhost/taskbench-postgres:15", "docker:localhost/taskbench-postgres:15"),
+        ("reg.example:5000/pg", "docker:reg.example:5000/pg:latest"),
+        ("two words", "error: invalid TASKBENCH_POSTGRES_IMAGE=\"two words\": expected IMAGE or IMAGE:TAG"),
+    ] {
+        let env = [(HELPER_ENV, "default-image"), (IMAGE_ENV, value)];
+        let (status, stdout) = run_helper("helper_default_image", &env, Duration::from_secs(30))?;
+        assert!(status.success(), "{stdout}");
+        let line = marker_line(&stdout, "DEFAULT ").context("helper printed nothing")?;
+        assert!(line.starts_with(expected), "{IMAGE_ENV}={value:?}: {line}");
+    }
+    Ok(())
+}
+
+/// The Docker path runs for real when a Docker API answers (`scripts/container-postgres.sh` makes
+/// podman answer it here). Without one, the test says it skipped, unless `TASKBENCH_REQUIRE_DOCKER=1`
+/// (set by `.ci/run`, which sets the API up) makes that a failure.
+fn docker_or_skip(test: &str, error: &ProvisionError) -> Result<()> {
+    let ProvisionError::DockerUnavailable(reason) = error else {
+        bail!("{test}: the container did not start: {error}");
+    };
+    ensure!(
+        std::env::var("TASKBENCH_REQUIRE_DOCKER").as_deref() != Ok("1"),
+        "{test}: TASKBENCH_REQUIRE_DOCKER=1 but there is no Docker API: {reason}"
+    );
+    writeln!(std::io::stderr(), "{test}: skipped: no Docker API ({reason})")?;
+    Ok(())
+}
+
+/// The status of `GET path` on the Docker API named by DOCKER_HOST (unix sockets only).
+fn docker_api_status(path: &str) -> Result<u16> {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let socket = host.strip_prefix("unix://").context("these tests read the Docker API over a unix socket")?;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).context("an HTTP status line")?;
+    Ok(status.parse()?)
+}
+
+fn container_exists(id: &str) -> Result<bool> {
+    match docker_api_status(&format!("/containers/{id}/json"))? {
+        200 => Ok(true),
+        404 => Ok(false),
+        // podman answers 500 for a container it is removing.
+        500 => Ok(true),
+        other => bail!("inspecting container {id}: HTTP {other}"),
+    }
+}
+
+#[tokio::test]
+async fn docker_container_serves_and_is_removed_on_drop() -> Result<()> {
+    let choice = DbChoice::default_docker()?;
+    let pg = match Postgres::provision(&choice, &ProvisionOptions { durable: false }).await {
+        Ok(pg) => pg,
+        Err(e) => return docker_or_skip("docker_container_serves_and_is_removed_on_drop", &e),
+    };
+    writeln!(std::io::stderr(), "docker path ran: {choice} as {pg:?}")?;
+    assert_eq!(pg.kind(), DbKind::Docker);
+    let id = pg.container_id().context("a container id")?.to_owned();
+    assert!(container_exists(&id)?, "container {id} is running");
+    assert!(pg.url().starts_with("postgres://postgres:postgres@"), "{}", pg.url());
+
+    // The settings we ask for reach the server in the container.
+    assert_eq!(show(pg.url(), "fsync").await?, "off");
+    assert_eq!(show(pg.url(), "synchronous_commit").await?, "off");
+    assert_eq!(show(pg.url(), "max_connections").await?, "200");
+    assert!(pg.server_version().await?.starts_with("15"), "PostgreSQL 15 image");
+    let db_url = pg.create_database("in_container").await?;
+    let mut db = PgConnection::connect(&db_url).await?;
+    let current: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&mut db).await?;
+    assert_eq!(current, "in_container");
+    db.close().await?;
+
+    // With a daemon on this host, its postmaster is one of our processes, for the CPU figures.
+    if let Some(pid) = pg.server_pid() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))?;
+        assert_eq!(comm.trim(), "postgres");
+    }
+
+    drop(pg);
+    assert!(!container_exists(&id)?, "container {id} still exists after drop");
+
+    // `auto` without DATABASE_URL takes Docker when it answers.
+    let env = [(HELPER_ENV, "auto"), ("DATABASE_URL", "")];
+    let (status, stdout) = run_helper("helper_auto", &env, Duration::from_secs(240))?;
+    assert!(status.success(), "{stdout}");
+    let line = marker_line(&stdout, "AUTO ").context("helper reported no choice")?;
+    assert!(line.starts_with("docker postgres://postgres:postgres@"), "{line}");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "helper: run in a child process by sigkilled_owner_does_not_orphan_the_container"]
+async fn helper_hold_container_until_killed() -> Result<()> {
+    if !helper_mode("hold-container") {
+        return Ok(());
+    }
+    let mut out = std::io::stdout();
+    match Postgres::provision(&DbChoice::default_docker()?, &ProvisionOptions { durable: false }).await {
+        Ok(pg) => {
+            writeln!(out, "CONTAINER {}", pg.container_id().unwrap_or("none"))?;
+            out.flush()?;
+            // The parent SIGKILLs us long before this ends.
+            tokio::time::sleep(Duration::from_secs(120)).await;
+        }
+        Err(ProvisionError::DockerUnavailable(reason)) => writeln!(out, "CONTAINER skip {reason}")?,
+        Err(e) => writeln!(out, "CONTAINER error {e}")?,
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigkilled_owner_does_not_orphan_the_container() -> Result<()> {
+    let mut helper = helper_command("helper_hold_container_until_killed", &[(HELPER_ENV, "hold-container")]);
+    let mut child = KillOnDrop(helper.spawn()?);
+    let stdout = child.0.stdout.take().context("child stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = marker_line(&line, "CONTAINER ") {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(240)) else {
+        bail!("helper did not report a container");
+    };
+    if let Some(reason) = line.strip_prefix("skip ") {
+        let error = ProvisionError::DockerUnavailable(reason.to_owned());
+        return docker_or_skip("sigkilled_owner_does_not_orphan_the_container", &error);
+    }
+    ensure!(!line.starts_with("error "), "the container did not start: {line}");
+    let id = line.trim();
+    ensure!(container_exists(id)?, "container {id} is running while its owner lives");
+
+    child.0.kill()?; // SIGKILL: no destructors, no signal handlers; only the reaper is left
+    child.0.wait()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while container_exists(id)? && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!container_exists(id)?, "container {id} orphaned after its owner was SIGKILLed");
+    Ok(())
 }
 
 #[tokio::test]

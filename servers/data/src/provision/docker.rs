@@ -77,13 +77,43 @@ fn endpoint() -> Result<Endpoint, String> {
 /// `Err` says why not.
 pub(super) fn probe() -> Result<String, String> {
     let endpoint = endpoint()?;
+    // Any `200` will do; for TLS, speaking it is testcontainers' job and a connection is enough.
+    get(&endpoint, "/_ping", true).map_err(|e| format!("{endpoint}: {e}"))?;
+    Ok(endpoint.to_string())
+}
+
+/// The main process of a running container, as this machine's pid, when it is a `postgres`
+/// visible here (a rootful daemon on this host; a daemon in a VM has its own pid namespace).
+fn postmaster_pid(container_id: &str) -> Option<u32> {
+    let endpoint = endpoint().ok()?;
+    let body = get(&endpoint, &format!("/containers/{container_id}/json"), false).ok()??;
+    let inspect: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let pid = u32::try_from(inspect.pointer("/State/Pid")?.as_u64()?).ok().filter(|&p| p > 0)?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "postgres").then_some(pid)
+}
+
+/// The host port published for the container's 5432/tcp, whatever address it is bound to.
+fn published_port(container_id: &str) -> Option<u16> {
+    let body = get(&endpoint().ok()?, &format!("/containers/{container_id}/json"), false).ok()??;
+    let inspect: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let bindings = inspect.pointer("/NetworkSettings/Ports/5432~1tcp")?.as_array()?;
+    bindings.iter().find_map(|b| b.get("HostPort")?.as_str()?.parse().ok())
+}
+
+/// `GET path` over a plain HTTP/1.0 connection to the daemon, bounded by about a second: the body
+/// of a `200`, or `None` for a TLS endpoint when `connect_only_for_tls` (nothing is sent there).
+/// Hand-written rather than through testcontainers' client, which has no time bound on the first
+/// connection and needs a runtime.
+fn get(endpoint: &Endpoint, path: &str, connect_only_for_tls: bool) -> Result<Option<String>, String> {
     let deadline = Instant::now() + PROBE_BUDGET;
-    let result = match &endpoint {
-        Endpoint::Unix(path) => {
-            UnixStream::connect(path).map_err(|e| format!("cannot connect: {e}")).and_then(|s| ping(s, deadline))
-        }
+    match endpoint {
+        Endpoint::Unix(socket) => UnixStream::connect(socket)
+            .map_err(|e| format!("cannot connect: {e}"))
+            .and_then(|s| request(s, path, deadline))
+            .map(Some),
         Endpoint::Tcp { addr, tls } => {
-            let addrs = addr.to_socket_addrs().map_err(|e| format!("{endpoint}: cannot resolve: {e}"))?;
+            let addrs = addr.to_socket_addrs().map_err(|e| format!("cannot resolve: {e}"))?;
             let mut last = "resolves to no address".to_owned();
             let mut connected = None;
             for a in addrs {
@@ -96,14 +126,13 @@ pub(super) fn probe() -> Result<String, String> {
                 }
             }
             match connected {
-                // Speaking TLS is testcontainers' job; accepting the connection is enough here.
-                Some(_) if *tls => Ok(()),
-                Some(s) => ping(s, deadline),
+                Some(_) if *tls && connect_only_for_tls => Ok(None),
+                Some(_) if *tls => Err("a TLS endpoint (not read here)".to_owned()),
+                Some(s) => request(s, path, deadline).map(Some),
                 None => Err(last),
             }
         }
-    };
-    result.map(|()| endpoint.to_string()).map_err(|e| format!("{endpoint}: {e}"))
+    }
 }
 
 pub(super) async fn probe_async() -> Result<String, String> {
@@ -128,19 +157,22 @@ impl Stream for TcpStream {
     }
 }
 
-fn ping(mut stream: impl Stream, deadline: Instant) -> Result<(), String> {
+/// Answers longer than this (a container's inspect is a few kB) are cut, and then fail to parse.
+const MAX_ANSWER: usize = 256 * 1024;
+
+fn request(mut stream: impl Stream, path: &str, deadline: Instant) -> Result<String, String> {
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            format!("no answer to /_ping within {PROBE_BUDGET:?}")
+            format!("no answer to {path} within {PROBE_BUDGET:?}")
         }
-        _ => format!("no answer to /_ping: {e}"),
+        _ => format!("no answer to {path}: {e}"),
     };
     stream.set_timeouts(remaining(deadline)).map_err(io)?;
-    stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(io)?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").as_bytes()).map_err(io)?;
     let mut response = Vec::new();
-    let mut buf = [0_u8; 512];
-    // HTTP/1.0: the daemon closes the connection after answering.
-    while response.len() < 4096 && Instant::now() < deadline {
+    let mut buf = [0_u8; 4096];
+    // HTTP/1.0: the daemon closes the connection after answering, and sends no chunked body.
+    while response.len() < MAX_ANSWER && Instant::now() < deadline {
         stream.set_timeouts(remaining(deadline)).map_err(io)?;
         match stream.read(&mut buf) {
             Ok(0) => break,
@@ -149,12 +181,12 @@ fn ping(mut stream: impl Stream, deadline: Instant) -> Result<(), String> {
             Err(_) => break,
         }
     }
-    let status = String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned();
-    if status.starts_with("HTTP/1.") && status.split_whitespace().nth(1) == Some("200") {
-        Ok(())
-    } else {
-        Err(format!("unexpected answer to /_ping: {status:?}"))
+    let response = String::from_utf8_lossy(&response);
+    let status = response.lines().next().unwrap_or_default();
+    if !(status.starts_with("HTTP/1.") && status.split_whitespace().nth(1) == Some("200")) {
+        return Err(format!("unexpected answer to {path}: {status:?}"));
     }
+    Ok(response.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned())
 }
 
 fn remaining(deadline: Instant) -> Duration {
@@ -166,11 +198,22 @@ fn remaining(deadline: Instant) -> Duration {
 pub(super) struct DockerGuard {
     container: Option<ContainerAsync<PgImage>>,
     reaper: Option<Child>,
+    postmaster: Option<u32>,
+    /// `image:tag`.
+    image: String,
 }
 
 impl DockerGuard {
     pub(super) fn container_id(&self) -> Option<&str> {
         self.container.as_ref().map(|c| c.id())
+    }
+
+    pub(super) fn postmaster(&self) -> Option<u32> {
+        self.postmaster
+    }
+
+    pub(super) fn image(&self) -> &str {
+        &self.image
     }
 }
 
@@ -179,6 +222,7 @@ impl fmt::Debug for DockerGuard {
         f.debug_struct("DockerGuard")
             .field("container", &self.container_id())
             .field("reaper", &self.reaper.as_ref().map(Child::id))
+            .field("postmaster", &self.postmaster)
             .finish()
     }
 }
@@ -233,13 +277,35 @@ pub(super) async fn start(
         .start()
         .await
         .map_err(|e| ProvisionError::Docker(format!("starting {image}:{tag}: {e}")))?;
-    let guard = DockerGuard { reaper: spawn_reaper(container.id()), container: Some(container) };
+    let mut guard = DockerGuard {
+        reaper: spawn_reaper(container.id()),
+        container: Some(container),
+        postmaster: None,
+        image: format!("{image}:{tag}"),
+    };
     let Some(container) = guard.container.as_ref() else {
         return Err(ProvisionError::Docker("container handle vanished".into()));
     };
     let docker_err = |e| ProvisionError::Docker(format!("inspecting container {}: {e}", container.id()));
-    let host = container.get_host().await.map_err(docker_err)?;
-    let port = container.get_host_port_ipv4(5432).await.map_err(docker_err)?;
+    // A daemon on a unix socket publishes on this machine: loopback, as for a local cluster.
+    // (testcontainers would name the bridge's gateway when it thinks it runs in a container.)
+    let host = match self::endpoint() {
+        Ok(Endpoint::Unix(_)) => "127.0.0.1".to_owned(),
+        _ => container.get_host().await.map_err(docker_err)?.to_string(),
+    };
+    let port = match container.get_host_port_ipv4(5432).await {
+        Ok(port) => port,
+        // podman (4.3) publishes on every address and says so with an empty `HostIp`, which
+        // testcontainers does not count as IPv4: read the mapping ourselves.
+        Err(e) => {
+            let id = container.id().to_owned();
+            tokio::task::spawn_blocking(move || published_port(&id))
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(|| docker_err(e))?
+        }
+    };
     let url = format!("postgres://postgres:postgres@{host}:{port}/postgres");
 
     // The image's entrypoint restarts the server once after initialisation; wait for a real login.
@@ -259,15 +325,32 @@ pub(super) async fn start(
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-    tracing::info!(container = container.id(), %host, port, "PostgreSQL container ready");
+    let id = container.id().to_owned();
+    guard.postmaster = tokio::task::spawn_blocking(move || postmaster_pid(&id)).await.ok().flatten();
+    let Some(container) = guard.container.as_ref() else {
+        return Err(ProvisionError::Docker("container handle vanished".into()));
+    };
+    tracing::info!(
+        container = container.id(),
+        %host,
+        port,
+        postmaster = ?guard.postmaster,
+        "PostgreSQL container ready{}",
+        if guard.postmaster.is_some() { "" } else { " (its processes are not visible here: no Postgres CPU or memory figures)" }
+    );
     Ok((guard, url))
 }
 
-/// Best effort: needs the `docker` CLI on PATH.
+/// Best effort: needs the `docker` CLI (which follows DOCKER_HOST) or, for a podman without its
+/// Docker-compatible CLI, `podman` on PATH.
 fn spawn_reaper(container_id: &str) -> Option<Child> {
     let path = env::var_os("PATH")?;
-    let Some(docker) = env::split_paths(&path).map(|d| d.join("docker")).find(|p| p.is_file()) else {
-        tracing::warn!("no `docker` CLI on PATH: the container will not be removed if this process is SIGKILLed");
+    let cli =
+        ["docker", "podman"].iter().find_map(|cli| env::split_paths(&path).map(|d| d.join(cli)).find(|p| p.is_file()));
+    let Some(docker) = cli else {
+        tracing::warn!(
+            "neither `docker` nor `podman` on PATH: the container will not be removed if this process is SIGKILLed"
+        );
         return None;
     };
     let spawned = Command::new("/bin/sh")

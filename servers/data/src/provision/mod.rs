@@ -9,9 +9,12 @@ use std::sync::OnceLock;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-/// The container for plain `"docker"` and for `Auto`.
+/// The container for plain `"docker"` and for `Auto`, unless [`IMAGE_ENV`] names another.
 const DEFAULT_IMAGE: &str = "postgres";
 const DEFAULT_TAG: &str = "15-alpine";
+/// `IMAGE[:TAG]` of the container that plain `"docker"` and `Auto` start (for example the image
+/// `scripts/container-postgres.sh` builds, `localhost/taskbench-postgres:15`).
+pub const IMAGE_ENV: &str = "TASKBENCH_POSTGRES_IMAGE";
 const ACCEPTED_FORMS: &str =
     "\"auto\", \"local\", \"docker\", \"docker:IMAGE:TAG\", \"url:URL\" or a postgres:// / postgresql:// URL";
 
@@ -41,17 +44,10 @@ impl FromStr for DbChoice {
             return Ok(Self::Local);
         }
         if s.eq_ignore_ascii_case("docker") {
-            return Ok(Self::docker(DEFAULT_IMAGE, DEFAULT_TAG));
+            return Self::default_docker();
         }
         if let Some(spec) = strip_prefix_ignore_case(s, "docker:") {
-            // A tag never contains '/', so `registry:5000/postgres` is an image without a tag.
-            let (image, tag) = match spec.rsplit_once(':') {
-                Some((image, tag)) if !tag.contains('/') => (image, tag),
-                _ => (spec, "latest"),
-            };
-            if image.is_empty() || tag.is_empty() || image.contains(char::is_whitespace) {
-                return Err(invalid());
-            }
+            let (image, tag) = split_image(spec).ok_or_else(invalid)?;
             return Ok(Self::docker(image, tag));
         }
         let url = strip_prefix_ignore_case(s, "url:").unwrap_or(s);
@@ -67,6 +63,32 @@ impl DbChoice {
         let (image, tag) = (image.to_owned(), tag.to_owned());
         Self::Docker { image, tag }
     }
+
+    /// The container `"docker"` and `Auto` start: `$TASKBENCH_POSTGRES_IMAGE` when set, else
+    /// `postgres:15-alpine`.
+    pub fn default_docker() -> Result<Self, ProvisionError> {
+        default_image().map(|(image, tag)| Self::Docker { image, tag })
+    }
+}
+
+fn default_image() -> Result<(String, String), ProvisionError> {
+    match std::env::var(IMAGE_ENV) {
+        Ok(spec) if !spec.trim().is_empty() => split_image(spec.trim())
+            .map(|(image, tag)| (image.to_owned(), tag.to_owned()))
+            .ok_or_else(|| ProvisionError::InvalidImage(spec.clone())),
+        _ => Ok((DEFAULT_IMAGE.to_owned(), DEFAULT_TAG.to_owned())),
+    }
+}
+
+/// `IMAGE[:TAG]` (TAG `latest` when absent). A tag never contains '/', so
+/// `registry:5000/postgres` is an image without a tag.
+fn split_image(spec: &str) -> Option<(&str, &str)> {
+    let (image, tag) = match spec.rsplit_once(':') {
+        Some((image, tag)) if !tag.contains('/') => (image, tag),
+        _ => (spec, "latest"),
+    };
+    let valid = !image.is_empty() && !tag.is_empty() && !spec.contains(char::is_whitespace);
+    valid.then_some((image, tag))
 }
 
 /// Parses back with `FromStr`, except that URL passwords are shown as `***` (so it is safe to log).
@@ -124,6 +146,8 @@ impl Default for ProvisionOptions {
 pub enum ProvisionError {
     #[error("invalid database choice {0:?}: expected {ACCEPTED_FORMS}")]
     InvalidChoice(String),
+    #[error("invalid {IMAGE_ENV}={0:?}: expected IMAGE or IMAGE:TAG, such as localhost/taskbench-postgres:15")]
+    InvalidImage(String),
     #[error(
         "no PostgreSQL available: {url}; {docker}; {local}. Set DATABASE_URL, start Docker, or install PostgreSQL server binaries."
     )]
@@ -204,15 +228,27 @@ impl Postgres {
         self.kind
     }
 
-    /// Postmaster pid when we started it locally (for resource sampling), else `None`.
+    /// Postmaster pid when we started it (for resource sampling and pinning), else `None`: a
+    /// local cluster's, or a container's main process when it is a `postgres` visible from here
+    /// (a rootful Docker or podman on this machine; not a daemon inside a VM).
     pub fn server_pid(&self) -> Option<u32> {
         match &self.guard {
             Guard::Local(cluster) => Some(cluster.pid()),
-            Guard::None | Guard::Docker(_) => None,
+            Guard::Docker(guard) => guard.postmaster(),
+            Guard::None => None,
         }
     }
 
-    fn container_id(&self) -> Option<&str> {
+    /// The container's `image:tag` when Docker provided the server.
+    pub fn container_image(&self) -> Option<&str> {
+        match &self.guard {
+            Guard::Docker(guard) => Some(guard.image()),
+            Guard::None | Guard::Local(_) => None,
+        }
+    }
+
+    /// The container's id when Docker provided the server.
+    pub fn container_id(&self) -> Option<&str> {
         match &self.guard {
             Guard::Docker(guard) => guard.container_id(),
             Guard::None | Guard::Local(_) => None,
@@ -273,10 +309,11 @@ impl Postgres {
             Ok(_) => "DATABASE_URL is empty",
             Err(_) => "DATABASE_URL is not set",
         };
+        let (image, tag) = default_image()?;
         let docker_reason = match docker::probe_async().await {
             Ok(endpoint) => {
                 tracing::info!(%endpoint, "PostgreSQL: starting a Docker container (auto: {url_reason}; Docker is reachable)");
-                match Self::docker(DEFAULT_IMAGE, DEFAULT_TAG, opts).await {
+                match Self::docker(&image, &tag, opts).await {
                     Ok(pg) => return Ok(pg),
                     Err(e) => {
                         tracing::warn!(error = %e, "Docker container failed; trying local PostgreSQL binaries");
