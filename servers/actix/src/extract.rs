@@ -104,7 +104,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             // is Actix's own response, and the contract wants the shared 413.
             let mut body = BytesMut::with_capacity(declared.unwrap_or(1024));
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the request body failed: {e}")))?;
+                let chunk = chunk.map_err(|e| shared::unreadable_body(&e))?;
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(ApiError::PayloadTooLarge.into());
                 }

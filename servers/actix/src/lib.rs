@@ -62,10 +62,13 @@ pub fn app(
 /// An HTTP server for `service` on `listener` with `workers` threads. Signals are not handled
 /// here (Actix treats SIGINT as a forced stop); callers stop it gracefully via its handle.
 pub fn server(listener: std::net::TcpListener, service: Service, workers: usize) -> std::io::Result<Server> {
+    let grace_secs = service.request_timeout().as_secs_f64().ceil() as u64;
     Ok(HttpServer::new(move || app(service.clone()))
         .workers(workers)
         .disable_signals()
-        .shutdown_timeout(30)
+        // In-flight requests get at most the request timeout to finish once a stop is asked
+        // (Axum's `serve` has the same bound).
+        .shutdown_timeout(grace_secs)
         .listen(listener)?
         .run())
 }

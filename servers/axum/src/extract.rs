@@ -61,9 +61,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         shared::require_json_content_type(req.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes))?;
         shared::declared_body_length(req.headers().get(header::CONTENT_LENGTH).map(HeaderValue::as_bytes))?;
         let body: Body = req.into_body();
-        // The only way reading a bounded in-memory body fails here is by exceeding the bound
-        // (chunked uploads carry no content-length to check up front).
-        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        // Over the bound is a 413 (chunked uploads carry no content-length to check up front);
+        // any other failure is the body itself (truncated, malformed chunks): a 400.
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+            let over_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over_limit { ApiError::PayloadTooLarge } else { shared::unreadable_body(&e) }
+        })?;
         Ok(Self(shared::parse_json(&bytes)?))
     }
 }

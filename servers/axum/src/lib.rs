@@ -33,11 +33,35 @@ pub fn app(service: Service) -> Router {
     Router::new().fallback_service(routes).layer(axum::middleware::from_fn_with_state(service, envelope::envelope))
 }
 
-/// Serves `service` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves `service` on `listener` until `shutdown` resolves, then finishes in-flight requests for
+/// at most the request timeout (a request cannot take longer; a connection that never completes
+/// its request, such as a slow client's, would otherwise hold the process forever). Actix's
+/// `shutdown_timeout` is the same bound.
 pub async fn serve(
     listener: TcpListener,
     service: Service,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(service)).with_graceful_shutdown(shutdown).await
+    let grace = service.request_timeout();
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signalled = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, app(service)).with_graceful_shutdown(signalled);
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            // The server ended without a signal: nothing to bound.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served,
+        () = deadline => {
+            tracing::warn!(?grace, "connections still open after the shutdown grace period (the request timeout): closing them");
+            Ok(())
+        }
+    }
 }

@@ -96,4 +96,17 @@ pub async fn check_binary(binary: &str) {
         assert!(status.success(), "clean exit on {signal}: {status}");
         assert_eq!(rest, "", "nothing but the readiness line on stdout");
     }
+
+    // A client whose request head never completes does not hold a stop past the request timeout
+    // (2 s here; the bound below leaves a loaded machine room, and is far under Actix's old fixed
+    // 30 s or Axum's unbounded wait).
+    let mut server = ServerProcess::start(binary, &[("TASKBENCH_REQUEST_TIMEOUT_SECS", "2")]).await;
+    let addr = server.base_url.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&addr).expect("connect");
+    std::io::Write::write_all(&mut slow, b"GET /health HTTP/1.1\r\nhost: test\r\n").expect("a partial head");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.signal(Signal::SIGTERM);
+    let (status, _) = server.wait_exit(Duration::from_secs(12));
+    assert!(status.success(), "clean exit with a slow client connected: {status}");
+    drop(slow);
 }

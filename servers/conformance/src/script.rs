@@ -288,6 +288,14 @@ pub async fn run(app: &TestApp, steps: &[Step]) -> (Vec<Exchange>, Vec<String>) 
             Ok(res) => res,
             Err(e) => {
                 failures.push(format!("{} `{}`: request failed: {e}", app.framework.name(), s.name));
+                // Recorded all the same (status 0), so that step i stays transcript entry i.
+                transcript.push(Exchange {
+                    step: s.name.to_owned(),
+                    request: format!("{} {path}", s.method),
+                    status: 0,
+                    headers: BTreeMap::new(),
+                    body: Body::Text(format!("request failed: {e}")),
+                });
                 continue;
             }
         };

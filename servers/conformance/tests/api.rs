@@ -172,6 +172,23 @@ on_both! {
         assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
     }
 
+    async fn a_body_cut_short_is_a_400_not_a_413(app: TestApp) {
+        // On a real socket: the client declares 100 bytes, sends 10 and closes its side.
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let addr = app.url("").trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let head = "POST /api/v1/auth/register HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+                    content-length: 100\r\n\r\n{\"email\":";
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stream.shutdown().await.expect("half-close");
+        let mut response = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response)).await;
+        assert!(read.is_ok(), "the server answers a truncated body, and closes: {response:?}");
+        assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+        assert!(response.contains(r#""code":"bad_request""#), "{response}");
+        assert!(response.contains("the request body could not be read"), "{response}");
+    }
+
     async fn envelope_request_id_gzip_cors_and_metrics(app: TestApp) {
         let res = app.request(Method::GET, "/bench/plaintext").header("x-request-id", "abc-1").send().await.expect("request");
         assert_eq!(res.headers()["x-request-id"], "abc-1");

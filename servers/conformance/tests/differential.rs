@@ -4,7 +4,7 @@
 
 use taskbench_conformance::diff::{Normalizer, compare};
 use taskbench_conformance::schema::OpenApiChecker;
-use taskbench_conformance::script::{run, script};
+use taskbench_conformance::script::{Step, run, script};
 use taskbench_conformance::{Framework, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,5 +35,24 @@ async fn both_servers_answer_the_script_identically_and_as_documented() {
     assert!(failures.is_empty(), "steps broke the contract:\n{}", failures.join("\n"));
     if let Err(report) = compare("axum", &transcripts[0], "actix", &transcripts[1]) {
         panic!("the servers differ on the wire:\n{report}");
+    }
+}
+
+/// A step whose request cannot be sent is recorded as such (status 0), so that every later step is
+/// still compared with its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_request_keeps_steps_and_transcript_aligned() {
+    let mut steps: Vec<Step> = script().into_iter().take(4).collect();
+    // A header value with a newline: the client refuses to send it.
+    steps[1].headers.push(("x-broken", "a\nb"));
+    let app = spawn_app(Framework::Axum).await;
+    let (transcript, failures) = run(&app, &steps).await;
+    let names: Vec<&str> = transcript.iter().map(|e| e.step.as_str()).collect();
+    assert_eq!(names, steps.iter().map(|s| s.name).collect::<Vec<_>>(), "one entry per step, in order");
+    assert_eq!(transcript[1].status, 0, "the unsent request is recorded as status 0");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].contains("request failed"), "{failures:?}");
+    for (step, exchange) in steps.iter().zip(&transcript).skip(2) {
+        assert_eq!(exchange.status, step.expect, "`{}` still gets its own answer", step.name);
     }
 }

@@ -37,7 +37,8 @@ pub struct ServerArgs {
     #[arg(long, env = "TASKBENCH_CORS_ORIGIN", default_value = "*")]
     pub cors_origin: String,
     /// Upper bound on handling one request; past it the answer is 503.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    /// Also the most a graceful stop waits for open connections.
+    #[arg(long, env = "TASKBENCH_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_name = "SECONDS")]
     pub request_timeout_secs: u64,
     /// Worker threads (default: one per CPU this process may run on).
     #[arg(long, env = "TASKBENCH_WORKERS")]

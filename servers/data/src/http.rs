@@ -50,6 +50,16 @@ pub fn require_json_content_type(content_type: Option<&[u8]>) -> Result<()> {
     }
 }
 
+/// A request body that could not be read (the client closed the connection before sending the
+/// length it declared, or sent a malformed chunked encoding): a 400 with the same message on both
+/// servers; the framework's own wording of the cause goes to the log only.
+pub fn unreadable_body(cause: &dyn std::fmt::Display) -> ApiError {
+    tracing::debug!(%cause, "reading the request body failed");
+    ApiError::BadRequest(
+        "the request body could not be read: it ended before its declared length or was malformed".into(),
+    )
+}
+
 /// The body length a request declares (`content-length`), refused up front when over the limit.
 pub fn declared_body_length(content_length: Option<&[u8]>) -> Result<Option<usize>> {
     let declared =
