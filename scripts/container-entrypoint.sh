@@ -46,10 +46,16 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         exit 1
     fi
     [ -n "$auth" ] || auth=scram-sha-256
+    # Like the official image: a password only when one is given.
     pwfile=$(mktemp)
-    printf '%s\n' "${password:-postgres}" >"$pwfile"
-    chown postgres "$pwfile" 2>/dev/null || true
-    as_postgres "$PGBIN/initdb" --username="$user" --pwfile="$pwfile" --encoding=UTF8 --locale=C.UTF-8 \
+    pwopt=
+    if [ -n "$password" ]; then
+        printf '%s\n' "$password" >"$pwfile"
+        chown postgres "$pwfile" 2>/dev/null || true
+        pwopt="--pwfile=$pwfile"
+    fi
+    # shellcheck disable=SC2086 # $pwopt is one word or none
+    as_postgres "$PGBIN/initdb" --username="$user" $pwopt --encoding=UTF8 --locale=C.UTF-8 \
         --auth-local=trust --auth-host="$auth" -D "$PGDATA"
     rm -f "$pwfile"
     {
@@ -61,8 +67,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     # The temporary server: unix socket only, its log on stdout.
     as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses=''" -w start
     if [ "$db" != "postgres" ]; then
-        as_postgres "$PGBIN/psql" -v ON_ERROR_STOP=1 --username="$user" --dbname=postgres \
-            -c "CREATE DATABASE \"$db\""
+        echo 'CREATE DATABASE :"db";' | as_postgres "$PGBIN/psql" -v ON_ERROR_STOP=1 --username="$user" \
+            --dbname=postgres --set db="$db"
+    fi
+    if [ -n "$(ls -A /docker-entrypoint-initdb.d 2>/dev/null)" ]; then
+        echo "error: /docker-entrypoint-initdb.d is not supported by this image" >&2
+        exit 1
     fi
     as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop
     echo "PostgreSQL init process complete; ready for start up."

@@ -36,12 +36,17 @@ fn docker_get(path: &str) -> Result<(u16, String), String> {
     Ok((status, body))
 }
 
-/// Ids of all containers, running or not.
+/// Ids of taskbench's Postgres containers (named `taskbench-pg-*`), running or not.
 fn containers() -> BTreeSet<String> {
     let (status, body) = docker_get("/containers/json?all=true").expect("the Docker API answers");
     assert_eq!(status, 200, "listing containers: {body}");
     let list: Vec<serde_json::Value> = serde_json::from_str(&body).expect("a JSON list");
-    list.iter().filter_map(|c| c["Id"].as_str().map(str::to_owned)).collect()
+    let ours = |c: &&serde_json::Value| {
+        c["Names"].as_array().is_some_and(|names| {
+            names.iter().any(|n| n.as_str().is_some_and(|n| n.trim_start_matches('/').starts_with("taskbench-pg-")))
+        })
+    };
+    list.iter().filter(ours).filter_map(|c| c["Id"].as_str().map(str::to_owned)).collect()
 }
 
 fn run(out: &Path, duration: &str) -> Command {

@@ -417,8 +417,8 @@ fn docker_or_skip(test: &str, error: &ProvisionError) -> Result<()> {
     Ok(())
 }
 
-/// The status of `GET path` on the Docker API named by DOCKER_HOST (unix sockets only).
-fn docker_api_status(path: &str) -> Result<u16> {
+/// The status and body of `GET path` on the Docker API named by DOCKER_HOST (unix sockets only).
+fn docker_api_get(path: &str) -> Result<(u16, String)> {
     let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let socket = host.strip_prefix("unix://").context("these tests read the Docker API over a unix socket")?;
     let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
@@ -427,11 +427,12 @@ fn docker_api_status(path: &str) -> Result<u16> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let status = response.split_whitespace().nth(1).context("an HTTP status line")?;
-    Ok(status.parse()?)
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    Ok((status.parse()?, body))
 }
 
 fn container_exists(id: &str) -> Result<bool> {
-    match docker_api_status(&format!("/containers/{id}/json"))? {
+    match docker_api_get(&format!("/containers/{id}/json"))?.0 {
         200 => Ok(true),
         404 => Ok(false),
         // podman answers 500 for a container it is removing.
@@ -451,7 +452,16 @@ async fn docker_container_serves_and_is_removed_on_drop() -> Result<()> {
     assert_eq!(pg.kind(), DbKind::Docker);
     let id = pg.container_id().context("a container id")?.to_owned();
     assert!(container_exists(&id)?, "container {id} is running");
-    assert!(pg.url().starts_with("postgres://postgres:postgres@"), "{}", pg.url());
+    assert!(pg.url().starts_with("postgres://postgres:postgres@127.0.0.1:"), "{}", pg.url());
+    // Published on loopback only: a superuser must not be reachable from the network.
+    let (_, inspect) = docker_api_get(&format!("/containers/{id}/json"))?;
+    let inspect: serde_json::Value = serde_json::from_str(&inspect)?;
+    let bindings = &inspect["NetworkSettings"]["Ports"]["5432/tcp"];
+    let ips: Vec<&str> = bindings.as_array().into_iter().flatten().filter_map(|b| b["HostIp"].as_str()).collect();
+    assert_eq!(ips, ["127.0.0.1"], "{bindings}");
+    // Password authentication over TCP: without the password, no login.
+    let no_password = pg.url().replacen("postgres:postgres@", "postgres@", 1);
+    assert!(PgConnection::connect(&no_password).await.is_err(), "a login without the password must fail");
 
     // The settings we ask for reach the server in the container.
     assert_eq!(show(pg.url(), "fsync").await?, "off");

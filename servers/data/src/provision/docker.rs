@@ -1,5 +1,6 @@
 //! PostgreSQL in a Docker container via testcontainers, with a quick reachability probe.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
@@ -11,21 +12,27 @@ use std::{env, fmt, thread};
 
 use sqlx::{Connection, PgConnection};
 use testcontainers_modules::postgres::Postgres as PgImage;
+use testcontainers_modules::testcontainers::bollard::models::PortBinding;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt};
 
 use super::{ProvisionError, ProvisionOptions};
 
 const PROBE_BUDGET: Duration = Duration::from_secs(1);
+/// For inspecting a container we started: the daemon is known to answer, but may be slow on a
+/// loaded machine.
+const INSPECT_BUDGET: Duration = Duration::from_secs(10);
 /// Generous because the first run may have to pull the image.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// After EOF on stdin (we dropped the pipe or died, even by SIGKILL) removes the container, which
-/// testcontainers alone cannot do for a killed process.
+/// After EOF on stdin (we dropped the pipe or died, even by SIGKILL) removes the container (by
+/// name: it may not exist yet, or any more), which testcontainers alone cannot do for a killed
+/// process. `$2` is podman's `--url=...`, or empty.
 const REAPER: &str = r#"trap '' HUP INT PIPE
 while read -r line; do :; done
-exec "$1" rm -f -v "$2" >/dev/null 2>&1
+if [ -n "$2" ]; then exec "$1" "$2" rm -f -v "$3" >/dev/null 2>&1; fi
+exec "$1" rm -f -v "$3" >/dev/null 2>&1
 "#;
 
 enum Endpoint {
@@ -78,7 +85,7 @@ fn endpoint() -> Result<Endpoint, String> {
 pub(super) fn probe() -> Result<String, String> {
     let endpoint = endpoint()?;
     // Any `200` will do; for TLS, speaking it is testcontainers' job and a connection is enough.
-    get(&endpoint, "/_ping", true).map_err(|e| format!("{endpoint}: {e}"))?;
+    get(&endpoint, "/_ping", true, PROBE_BUDGET).map_err(|e| format!("{endpoint}: {e}"))?;
     Ok(endpoint.to_string())
 }
 
@@ -86,27 +93,37 @@ pub(super) fn probe() -> Result<String, String> {
 /// visible here (a rootful daemon on this host; a daemon in a VM has its own pid namespace).
 fn postmaster_pid(container_id: &str) -> Option<u32> {
     let endpoint = endpoint().ok()?;
-    let body = get(&endpoint, &format!("/containers/{container_id}/json"), false).ok()??;
+    let body = get(&endpoint, &format!("/containers/{container_id}/json"), false, INSPECT_BUDGET).ok()??;
     let inspect: serde_json::Value = serde_json::from_str(&body).ok()?;
     let pid = u32::try_from(inspect.pointer("/State/Pid")?.as_u64()?).ok().filter(|&p| p > 0)?;
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    (comm.trim() == "postgres").then_some(pid)
+    // The same pid in a VM's namespace could be anything here: it must be a postgres of this
+    // container (its cgroup path names the container's id).
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    (comm.trim() == "postgres" && cgroup.contains(container_id)).then_some(pid)
 }
 
 /// The host port published for the container's 5432/tcp, whatever address it is bound to.
 fn published_port(container_id: &str) -> Option<u16> {
-    let body = get(&endpoint().ok()?, &format!("/containers/{container_id}/json"), false).ok()??;
+    let body = get(&endpoint().ok()?, &format!("/containers/{container_id}/json"), false, INSPECT_BUDGET).ok()??;
     let inspect: serde_json::Value = serde_json::from_str(&body).ok()?;
     let bindings = inspect.pointer("/NetworkSettings/Ports/5432~1tcp")?.as_array()?;
-    bindings.iter().find_map(|b| b.get("HostPort")?.as_str()?.parse().ok())
+    // An IPv4 or every-address binding: the URL's host is an IPv4 address or name.
+    let ipv4 = |b: &&serde_json::Value| b.get("HostIp").and_then(|ip| ip.as_str()).is_none_or(|ip| !ip.contains(':'));
+    bindings.iter().filter(ipv4).find_map(|b| b.get("HostPort")?.as_str()?.parse().ok())
 }
 
 /// `GET path` over a plain HTTP/1.0 connection to the daemon, bounded by about a second: the body
 /// of a `200`, or `None` for a TLS endpoint when `connect_only_for_tls` (nothing is sent there).
 /// Hand-written rather than through testcontainers' client, which has no time bound on the first
 /// connection and needs a runtime.
-fn get(endpoint: &Endpoint, path: &str, connect_only_for_tls: bool) -> Result<Option<String>, String> {
-    let deadline = Instant::now() + PROBE_BUDGET;
+fn get(
+    endpoint: &Endpoint,
+    path: &str,
+    connect_only_for_tls: bool,
+    budget: Duration,
+) -> Result<Option<String>, String> {
+    let deadline = Instant::now() + budget;
     match endpoint {
         Endpoint::Unix(socket) => UnixStream::connect(socket)
             .map_err(|e| format!("cannot connect: {e}"))
@@ -163,7 +180,7 @@ const MAX_ANSWER: usize = 256 * 1024;
 fn request(mut stream: impl Stream, path: &str, deadline: Instant) -> Result<String, String> {
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            format!("no answer to {path} within {PROBE_BUDGET:?}")
+            format!("no answer to {path} in time")
         }
         _ => format!("no answer to {path}: {e}"),
     };
@@ -268,34 +285,43 @@ pub(super) async fn start(
         "starting PostgreSQL container {image}:{tag}, {}",
         if opts.durable { "durable (fsync on)" } else { "NOT durable: fsync=off, synchronous_commit=off, full_page_writes=off" }
     );
-    let container = PgImage::default()
-        .with_host_auth()
+    // A daemon on a unix socket runs on this machine (Docker Engine, rootful or rootless podman,
+    // Docker Desktop's forwarded socket): the port is published on loopback only, as a local
+    // cluster listens, and reached there. TESTCONTAINERS_HOST_OVERRIDE (testcontainers' own
+    // setting) says published ports are elsewhere (Docker-outside-of-Docker, a remote daemon):
+    // then every address, at that host.
+    let on_loopback = matches!(self::endpoint(), Ok(Endpoint::Unix(_)))
+        && env::var("TESTCONTAINERS_HOST_OVERRIDE").map_or(true, |v| v.trim().is_empty());
+    // Named before it exists, so that the reaper can remove it by name whatever happens from
+    // the moment it is created (a signal or a failure while it starts included).
+    let name = format!("taskbench-pg-{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let reaper = spawn_reaper(&name);
+    let mut request = PgImage::default()
+        .with_password("postgres")
         .with_name(image)
         .with_tag(tag)
         .with_cmd(args)
-        .with_startup_timeout(STARTUP_TIMEOUT)
-        .start()
-        .await
-        .map_err(|e| ProvisionError::Docker(format!("starting {image}:{tag}: {e}")))?;
-    let mut guard = DockerGuard {
-        reaper: spawn_reaper(container.id()),
-        container: Some(container),
-        postmaster: None,
-        image: format!("{image}:{tag}"),
-    };
+        .with_container_name(name.clone())
+        .with_startup_timeout(STARTUP_TIMEOUT);
+    if on_loopback {
+        request = request.with_host_config_modifier(|host| {
+            host.publish_all_ports = Some(false);
+            let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+            host.port_bindings = Some(HashMap::from([("5432/tcp".to_owned(), Some(vec![binding]))]));
+        });
+    }
+    let started = request.start().await;
+    let mut guard = DockerGuard { reaper, container: None, postmaster: None, image: format!("{image}:{tag}") };
+    guard.container = Some(started.map_err(|e| ProvisionError::Docker(format!("starting {image}:{tag}: {e}")))?);
     let Some(container) = guard.container.as_ref() else {
         return Err(ProvisionError::Docker("container handle vanished".into()));
     };
     let docker_err = |e| ProvisionError::Docker(format!("inspecting container {}: {e}", container.id()));
-    // A daemon on a unix socket publishes on this machine: loopback, as for a local cluster.
-    // (testcontainers would name the bridge's gateway when it thinks it runs in a container.)
-    let host = match self::endpoint() {
-        Ok(Endpoint::Unix(_)) => "127.0.0.1".to_owned(),
-        _ => container.get_host().await.map_err(docker_err)?.to_string(),
-    };
+    let host =
+        if on_loopback { "127.0.0.1".to_owned() } else { container.get_host().await.map_err(docker_err)?.to_string() };
     let port = match container.get_host_port_ipv4(5432).await {
         Ok(port) => port,
-        // podman (4.3) publishes on every address and says so with an empty `HostIp`, which
+        // podman (4.3) reports a binding to every address with an empty `HostIp`, which
         // testcontainers does not count as IPv4: read the mapping ourselves.
         Err(e) => {
             let id = container.id().to_owned();
@@ -343,7 +369,7 @@ pub(super) async fn start(
 
 /// Best effort: needs the `docker` CLI (which follows DOCKER_HOST) or, for a podman without its
 /// Docker-compatible CLI, `podman` on PATH.
-fn spawn_reaper(container_id: &str) -> Option<Child> {
+fn spawn_reaper(container: &str) -> Option<Child> {
     let path = env::var_os("PATH")?;
     let cli =
         ["docker", "podman"].iter().find_map(|cli| env::split_paths(&path).map(|d| d.join(cli)).find(|p| p.is_file()));
@@ -353,10 +379,16 @@ fn spawn_reaper(container_id: &str) -> Option<Child> {
         );
         return None;
     };
+    // podman's own CLI looks at its local storage unless told where the API is.
+    let remote = match env::var("DOCKER_HOST") {
+        Ok(host) if docker.ends_with("podman") && !host.trim().is_empty() => format!("--url={}", host.trim()),
+        _ => String::new(),
+    };
     let spawned = Command::new("/bin/sh")
         .args(["-c", REAPER, "taskbench-docker-reaper"])
         .arg(docker)
-        .arg(container_id)
+        .arg(remote)
+        .arg(container)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -309,10 +309,12 @@ impl Postgres {
             Ok(_) => "DATABASE_URL is empty",
             Err(_) => "DATABASE_URL is not set",
         };
-        let (image, tag) = default_image()?;
         let docker_reason = match docker::probe_async().await {
+            // A bad image setting fails Docker, not `auto`: the local cluster may still do.
+            Ok(_) if let Err(e) = default_image() => format!("Docker is reachable but {e}"),
             Ok(endpoint) => {
                 tracing::info!(%endpoint, "PostgreSQL: starting a Docker container (auto: {url_reason}; Docker is reachable)");
+                let (image, tag) = default_image()?;
                 match Self::docker(&image, &tag, opts).await {
                     Ok(pg) => return Ok(pg),
                     Err(e) => {
