@@ -189,6 +189,39 @@ on_both! {
         assert!(response.contains("the request body could not be read"), "{response}");
     }
 
+    async fn the_router_and_the_openapi_document_cover_exactly_the_route_table(app: TestApp) {
+        // The route table (`http::ROUTES`) is the one truth; the router is written by hand per
+        // framework, and so is the document's list of operations. Every method a route lists is
+        // routed (never 404/405); every other method is a 405 with the table's `allow`.
+        let id = "0190a3d2-7c1e-7000-8000-000000000000";
+        for (route, allow) in taskbench_data::http::ROUTES {
+            let path = route.replace("{id}", id);
+            let allowed: Vec<&str> = allow.split(", ").collect();
+            for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] {
+                let res = app.request(Method::from_bytes(method.as_bytes()).expect("method"), &path)
+                    .send().await.expect("request");
+                let status = res.status().as_u16();
+                if allowed.contains(&method) {
+                    assert!(status != 404 && status != 405, "{method} {route} is in the table but answered {status}");
+                } else {
+                    assert_eq!(status, 405, "{method} {route} is not in the table");
+                    assert_eq!(res.headers()["allow"], *allow, "{method} {route}: allow from the table");
+                }
+            }
+        }
+        let doc: Value = app.request(Method::GET, "/openapi.json").send().await.expect("doc").json().await.expect("json");
+        let documented: Vec<(String, String)> = doc["paths"].as_object().expect("paths").iter()
+            .flat_map(|(path, ops)| ops.as_object().into_iter().flatten().map(move |(m, _)| (path.clone(), m.to_ascii_uppercase())))
+            .collect();
+        let mut table: Vec<(String, String)> = taskbench_data::http::ROUTES.iter()
+            .flat_map(|(route, allow)| allow.split(", ").filter(|m| *m != "HEAD").map(|m| (route.to_string(), m.to_owned())))
+            .collect();
+        let mut documented = documented;
+        documented.sort();
+        table.sort();
+        assert_eq!(documented, table, "the OpenAPI document's operations are the table's (HEAD aside)");
+    }
+
     async fn envelope_request_id_gzip_cors_and_metrics(app: TestApp) {
         let res = app.request(Method::GET, "/bench/plaintext").header("x-request-id", "abc-1").send().await.expect("request");
         assert_eq!(res.headers()["x-request-id"], "abc-1");

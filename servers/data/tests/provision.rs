@@ -73,8 +73,14 @@ fn marker_line<'a>(stdout: &'a str, marker: &str) -> Option<&'a str> {
     stdout.lines().find_map(|l| l.split_once(marker).map(|(_, rest)| rest))
 }
 
-fn helper_mode(mode: &str) -> bool {
-    std::env::var(HELPER_ENV).is_ok_and(|v| v == mode)
+/// A helper does its work only in the child process its parent test starts (with HELPER_ENV set
+/// to its mode). Run on its own (`--ignored`) it fails, rather than pass having done nothing.
+fn helper_mode(mode: &str) -> Result<()> {
+    ensure!(
+        std::env::var(HELPER_ENV).is_ok_and(|v| v == mode),
+        "a helper: its parent test (named in its #[ignore] reason) runs it in a child process with {HELPER_ENV}={mode}"
+    );
+    Ok(())
 }
 
 #[tokio::test]
@@ -180,9 +186,7 @@ async fn dropping_stops_the_server_and_removes_its_directory() -> Result<()> {
 #[test]
 #[ignore = "helper: run in a child process by sigkilled_owner_does_not_orphan_the_cluster"]
 fn helper_hold_cluster_until_killed() -> Result<()> {
-    if !helper_mode("hold-cluster") {
-        return Ok(());
-    }
+    helper_mode("hold-cluster")?;
     let pg = Postgres::start_local(&ProvisionOptions { durable: false })?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let data = rt.block_on(show(pg.url(), "data_directory"))?;
@@ -276,9 +280,7 @@ fn db_choice_parses_the_accepted_forms() -> Result<()> {
 #[tokio::test]
 #[ignore = "helper: run in a child process by explicit_docker_fails_fast_when_unreachable"]
 async fn helper_docker_unreachable() -> Result<()> {
-    if !helper_mode("docker") {
-        return Ok(());
-    }
+    helper_mode("docker")?;
     let choice = "docker".parse::<DbChoice>()?;
     let started = Instant::now();
     let result = Postgres::provision(&choice, &ProvisionOptions::default()).await;
@@ -314,9 +316,7 @@ fn explicit_docker_fails_fast_when_unreachable() -> Result<()> {
 #[tokio::test]
 #[ignore = "helper: run in a child process by auto_prefers_database_url_then_falls_back_to_local"]
 async fn helper_auto() -> Result<()> {
-    if !helper_mode("auto") {
-        return Ok(());
-    }
+    helper_mode("auto")?;
     let pg = Postgres::provision(&DbChoice::Auto, &ProvisionOptions::default()).await?;
     let mut out = std::io::stdout();
     writeln!(out, "AUTO {} {}", pg.kind(), pg.url())?;
@@ -374,9 +374,7 @@ fn fake_docker() -> Result<String> {
 #[test]
 #[ignore = "helper: run in a child process by the default_docker_image_is_configurable"]
 fn helper_default_image() -> Result<()> {
-    if !helper_mode("default-image") {
-        return Ok(());
-    }
+    helper_mode("default-image")?;
     let mut out = std::io::stdout();
     match "docker".parse::<DbChoice>() {
         Ok(choice) => writeln!(out, "DEFAULT {choice}")?,
@@ -495,9 +493,7 @@ async fn docker_container_serves_and_is_removed_on_drop() -> Result<()> {
 #[tokio::test]
 #[ignore = "helper: run in a child process by sigkilled_owner_does_not_orphan_the_container"]
 async fn helper_hold_container_until_killed() -> Result<()> {
-    if !helper_mode("hold-container") {
-        return Ok(());
-    }
+    helper_mode("hold-container")?;
     let mut out = std::io::stdout();
     match Postgres::provision(&DbChoice::default_docker()?, &ProvisionOptions { durable: false }).await {
         Ok(pg) => {

@@ -428,26 +428,3 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn none_available_names_all_three_ways() {
-        let e = ProvisionError::NoneAvailable {
-            url: "DATABASE_URL is not set".into(),
-            docker: "Docker is not reachable (x)".into(),
-            local: "no initdb found".into(),
-        };
-        let msg = e.to_string();
-        for part in [
-            "DATABASE_URL is not set",
-            "Docker is not reachable",
-            "no initdb",
-            "Set DATABASE_URL, start Docker, or install",
-        ] {
-            assert!(msg.contains(part), "{msg}");
-        }
-    }
-}
