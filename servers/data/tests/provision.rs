@@ -75,6 +75,26 @@ fn marker_line<'a>(stdout: &'a str, marker: &str) -> Option<&'a str> {
 
 /// A helper does its work only in the child process its parent test starts (with HELPER_ENV set
 /// to its mode). Run on its own (`--ignored`) it fails, rather than pass having done nothing.
+/// Starts a helper that holds something until it is killed, and receives the rest of each line
+/// it prints after `marker` (its report of what it holds).
+fn spawn_reporting_helper(
+    name: &str,
+    mode: &str,
+    marker: &'static str,
+) -> Result<(KillOnDrop, mpsc::Receiver<String>)> {
+    let mut child = KillOnDrop(helper_command(name, &[(HELPER_ENV, mode)]).spawn()?);
+    let stdout = child.0.stdout.take().context("child stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = marker_line(&line, marker) {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    Ok((child, rx))
+}
+
 fn helper_mode(mode: &str) -> Result<()> {
     ensure!(
         std::env::var(HELPER_ENV).is_ok_and(|v| v == mode),
@@ -201,17 +221,7 @@ fn helper_hold_cluster_until_killed() -> Result<()> {
 
 #[tokio::test]
 async fn sigkilled_owner_does_not_orphan_the_cluster() -> Result<()> {
-    let mut helper = helper_command("helper_hold_cluster_until_killed", &[(HELPER_ENV, "hold-cluster")]);
-    let mut child = KillOnDrop(helper.spawn()?);
-    let stdout = child.0.stdout.take().context("child stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = marker_line(&line, "CLUSTER ") {
-                let _ = tx.send(rest.to_owned());
-            }
-        }
-    });
+    let (mut child, rx) = spawn_reporting_helper("helper_hold_cluster_until_killed", "hold-cluster", "CLUSTER ")?;
     let line = rx.recv_timeout(Duration::from_secs(60));
     let Ok(line) = line else {
         bail!("helper did not report a cluster");
@@ -510,17 +520,7 @@ async fn helper_hold_container_until_killed() -> Result<()> {
 
 #[tokio::test]
 async fn sigkilled_owner_does_not_orphan_the_container() -> Result<()> {
-    let mut helper = helper_command("helper_hold_container_until_killed", &[(HELPER_ENV, "hold-container")]);
-    let mut child = KillOnDrop(helper.spawn()?);
-    let stdout = child.0.stdout.take().context("child stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = marker_line(&line, "CONTAINER ") {
-                let _ = tx.send(rest.to_owned());
-            }
-        }
-    });
+    let (mut child, rx) = spawn_reporting_helper("helper_hold_container_until_killed", "hold-container", "CONTAINER ")?;
     let Ok(line) = rx.recv_timeout(Duration::from_secs(240)) else {
         bail!("helper did not report a container");
     };

@@ -92,9 +92,7 @@ pub(super) fn probe() -> Result<String, String> {
 /// The main process of a running container, as this machine's pid, when it is a `postgres`
 /// visible here (a rootful daemon on this host; a daemon in a VM has its own pid namespace).
 fn postmaster_pid(container_id: &str) -> Option<u32> {
-    let endpoint = endpoint().ok()?;
-    let body = get(&endpoint, &format!("/containers/{container_id}/json"), false, INSPECT_BUDGET).ok()??;
-    let inspect: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let inspect = inspect(container_id)?;
     let pid = u32::try_from(inspect.pointer("/State/Pid")?.as_u64()?).ok().filter(|&p| p > 0)?;
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     // The same pid in a VM's namespace could be anything here: it must be a postgres of this
@@ -105,12 +103,17 @@ fn postmaster_pid(container_id: &str) -> Option<u32> {
 
 /// The host port published for the container's 5432/tcp, whatever address it is bound to.
 fn published_port(container_id: &str) -> Option<u16> {
-    let body = get(&endpoint().ok()?, &format!("/containers/{container_id}/json"), false, INSPECT_BUDGET).ok()??;
-    let inspect: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let inspect = inspect(container_id)?;
     let bindings = inspect.pointer("/NetworkSettings/Ports/5432~1tcp")?.as_array()?;
     // An IPv4 or every-address binding: the URL's host is an IPv4 address or name.
     let ipv4 = |b: &&serde_json::Value| b.get("HostIp").and_then(|ip| ip.as_str()).is_none_or(|ip| !ip.contains(':'));
     bindings.iter().filter(ipv4).find_map(|b| b.get("HostPort")?.as_str()?.parse().ok())
+}
+
+/// The daemon's description of a container (`GET /containers/ID/json`).
+fn inspect(container_id: &str) -> Option<serde_json::Value> {
+    let body = get(&endpoint().ok()?, &format!("/containers/{container_id}/json"), false, INSPECT_BUDGET).ok()??;
+    serde_json::from_str(&body).ok()
 }
 
 /// `GET path` over a plain HTTP/1.0 connection to the daemon, bounded by about a second: the body
