@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use taskbench_loadgen::scenario::{LoadModel, Rate};
-use taskbench_loadgen::{LoadResult, Scenario, Seeding};
+use taskbench_loadgen::{Scenario, Seeding};
+use taskbench_results::LoadResult;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadgenArgs {
@@ -103,10 +104,10 @@ pub fn apply_overrides(mut scenario: Scenario, args: &LoadgenArgs) -> Result<Sce
 }
 
 pub async fn run(args: LoadgenArgs) -> ExitCode {
-    if std::env::var_os(taskbench_data::telemetry::EXIT_WITH_STDIN).is_some_and(|v| v == "1") {
+    if std::env::var_os(taskbench_lifecycle::EXIT_WITH_STDIN).is_some_and(|v| v == "1") {
         // Started by `taskbench run`, which holds our stdin: when it is gone, so are we.
         std::thread::spawn(|| {
-            let _ = taskbench_data::telemetry::wait_for_stdin_eof();
+            let _ = taskbench_lifecycle::wait_for_stdin_eof();
             tracing::error!("the parent process went away (stdin closed): stopping");
             std::process::exit(1);
         });
@@ -118,7 +119,7 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
     };
     let progress = progress_bar(&scenario, args.quiet || args.json);
     let seeding = if args.assume_seeded { Seeding::AlreadySeeded } else { Seeding::ViaApi };
-    let outcome = taskbench_loadgen::run_with(&scenario, &args.target, seeding).await;
+    let outcome = taskbench_loadgen::run(&scenario, &args.target, seeding).await;
     progress.finish_and_clear();
     let result = match outcome {
         Ok(result) => result,

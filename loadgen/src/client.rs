@@ -14,8 +14,8 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::LoadError;
 use crate::ops::{ApiRequest, SEED_PASSWORD, seed_email};
-use crate::record::ErrorKind;
 use crate::scenario::DataSpec;
+use taskbench_results::ErrorKind;
 
 /// A server to drive: `http://` on a loopback address only.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,8 +51,9 @@ use goose::prelude::{
 
 use crate::client::{HttpClient, Reply, Target};
 use crate::ops::{ApiRequest, Mix, SEED_PASSWORD, UserState, build, observe};
-use crate::record::{ErrorKind, Outcome, Recorder};
-use crate::result::LoadResult;
+use taskbench_results::{ErrorKind, LoadResult};
+
+use crate::record::{Outcome, Recorder};
 use crate::scenario::{DataSpec, Op, Scenario};
 use crate::{LoadError, lock};
 
@@ -253,7 +254,7 @@ pub async fn run(
         setup_failures: AtomicU64::new(0),
         reports: Mutex::new(Vec::new()),
     });
-    let goose_error = |e: GooseError| LoadError::Unsupported(format!("the Goose run of {} failed: {e}", scenario.name));
+    let goose_error = |e: GooseError| LoadError::Engine(format!("the Goose run of {} failed: {e}", scenario.name));
     let mut users_scenario = GooseScenario::new(&scenario.name)
         .register_transaction(Transaction::new(on_start(&run)).set_name("sign in").set_on_start())
         .register_transaction(Transaction::new(on_step(&run)).set_name("step"))
@@ -269,7 +270,7 @@ pub async fn run(
         .map_err(goose_error)?;
 
     let Some((from, end)) = run.window() else {
-        return Err(LoadError::Unsupported(format!("the Goose run of {} started no user", scenario.name)));
+        return Err(LoadError::Engine(format!("the Goose run of {} started no user", scenario.name)));
     };
     let reports = std::mem::take(&mut *lock(&run.reports));
     let mut merged = Recorder::new(from);
@@ -281,7 +282,7 @@ pub async fn run(
     let dead_at = run.dead_at.get().copied();
     let stopped = [Some(end), dead_at, *lock(&run.first_stop)].into_iter().flatten().min().unwrap_or(end);
     let measured = stopped.saturating_duration_since(from).min(plan.duration);
-    let mut result = LoadResult::from_recorder(&scenario.name, "closed", &target.base, &merged, measured);
+    let mut result = crate::result::from_recorder(&scenario.name, "closed", &target.base, &merged, measured);
     result.incomplete = if dead_at.is_some() {
         Some(format!(
             "the target stopped accepting connections ({DEAD_AFTER_CONNECT_FAILURES} connection failures in a row)"

@@ -1,5 +1,5 @@
 //! taskbench-loadgen: scenario files, the traffic model, the closed model through Goose, an
-//! open-model engine, microsecond HDR histograms, and the serializable result of a run.
+//! open-model engine and microsecond HDR histograms; what a run measured is `taskbench-results`.
 
 pub mod client;
 pub mod closed;
@@ -9,10 +9,9 @@ pub mod record;
 pub mod result;
 pub mod scenario;
 pub mod search;
-pub mod slo;
 
-pub use result::LoadResult;
 pub use scenario::{Op, Scenario, ScenarioError};
+use taskbench_results::LoadResult;
 
 /// Locks a user's or a run's shared state; a panic elsewhere while it was held leaves data that
 /// is still usable for load generation, so poisoning is ignored.
@@ -31,8 +30,9 @@ pub enum LoadError {
     Unreachable { target: String, why: String },
     #[error("seeding failed: {0}")]
     Seed(String),
+    /// The engine itself failed (Goose could not start its users).
     #[error("{0}")]
-    Unsupported(String),
+    Engine(String),
 }
 
 /// Prepares `count` seeded users: logs each in and learns the ids of its tasks.
@@ -68,12 +68,6 @@ pub async fn prepare_users(
     Ok(users)
 }
 
-/// Runs an open-model scenario against `target_url`: preflight, seeding through the API, user
-/// preparation, then the measured run.
-pub async fn run_open_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
-    open_via_api(scenario, target_url, Seeding::ViaApi).await
-}
-
 /// Whether a run seeds its data through the API first, or finds it already there (a harness
 /// that restores a seeded copy of the database before each run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,14 +76,12 @@ pub enum Seeding {
     AlreadySeeded,
 }
 
-async fn open_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
-    let (search_spec, rate, max_in_flight) = match scenario.load.model {
-        scenario::LoadModel::Open { rate, max_in_flight } => (None, rate, max_in_flight),
-        scenario::LoadModel::Search(spec) => (Some(spec), scenario::Rate::Fixed(spec.from), spec.max_in_flight),
-        scenario::LoadModel::Closed { .. } => {
-            return Err(LoadError::Unsupported(format!("scenario {} is not an open-model scenario", scenario.name)));
-        }
-    };
+async fn open_via_api(
+    scenario: &Scenario,
+    target_url: &str,
+    seeding: Seeding,
+    (search_spec, rate, max_in_flight): (Option<scenario::SearchSpec>, scenario::Rate, usize),
+) -> Result<LoadResult, LoadError> {
     let target = client::Target::parse(target_url)?;
     let client = client::http_client(max_in_flight);
     client::preflight(&client, &target).await?;
@@ -105,17 +97,12 @@ async fn open_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding) -
     })
 }
 
-/// Runs a closed-model scenario against `target_url` with Goose: preflight, seeding through the
-/// API, a check that a seeded user can sign in, then the measured run (see [`closed`]). Goose
-/// runs its users as tasks on the current tokio runtime: call it on a multi-thread runtime.
-pub async fn run_closed_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
-    closed_via_api(scenario, target_url, Seeding::ViaApi).await
-}
-
-async fn closed_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
-    let scenario::LoadModel::Closed { users, ramp, think_time } = scenario.load.model else {
-        return Err(LoadError::Unsupported(format!("scenario {} is not a closed-model scenario", scenario.name)));
-    };
+async fn closed_via_api(
+    scenario: &Scenario,
+    target_url: &str,
+    seeding: Seeding,
+    (users, ramp, think_time): (u32, std::time::Duration, std::time::Duration),
+) -> Result<LoadResult, LoadError> {
     let target = client::Target::parse(target_url)?;
     let client = client::http_client(1);
     client::preflight(&client, &target).await?;
@@ -131,21 +118,26 @@ async fn closed_via_api(scenario: &Scenario, target_url: &str, seeding: Seeding)
 
 /// Attaches the verdict on the scenario's `[slo]`.
 fn judged(mut result: LoadResult, scenario: &Scenario) -> LoadResult {
-    result.slo = slo::SloReport::judge(&scenario.slo, &result.total);
+    result.slo = taskbench_results::slo::SloReport::judge(&scenario.slo, &result.total);
     result
 }
 
-/// Runs `scenario` against `target_url` with the engine its load model names.
-pub async fn run_via_api(scenario: &Scenario, target_url: &str) -> Result<LoadResult, LoadError> {
-    run_with(scenario, target_url, Seeding::ViaApi).await
-}
-
-/// [`run_via_api`], with the seeding step chosen by the caller.
-pub async fn run_with(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
+/// Runs `scenario` against `target_url` with the engine its load model names: preflight, seeding
+/// through the API (unless `seeding` says the data is there), user preparation (open model) or a
+/// check that a seeded user can sign in (closed model), then the measured run, judged on the
+/// scenario's `[slo]`. The one entry point. The closed model runs Goose's users as tasks on the
+/// current tokio runtime: call it on a multi-thread runtime.
+pub async fn run(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
     match scenario.load.model {
-        scenario::LoadModel::Closed { .. } => closed_via_api(scenario, target_url, seeding).await,
-        scenario::LoadModel::Open { .. } | scenario::LoadModel::Search(_) => {
-            open_via_api(scenario, target_url, seeding).await
+        scenario::LoadModel::Closed { users, ramp, think_time } => {
+            closed_via_api(scenario, target_url, seeding, (users, ramp, think_time)).await
+        }
+        scenario::LoadModel::Open { rate, max_in_flight } => {
+            open_via_api(scenario, target_url, seeding, (None, rate, max_in_flight)).await
+        }
+        scenario::LoadModel::Search(spec) => {
+            let first = (Some(spec), scenario::Rate::Fixed(spec.from), spec.max_in_flight);
+            open_via_api(scenario, target_url, seeding, first).await
         }
     }
 }

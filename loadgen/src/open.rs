@@ -11,7 +11,7 @@
 //! arming a timer would cost more than waiting, is waited out by yielding to tokio). Every send's lag
 //! (actual − intended) goes into a histogram of its own and is reported beside the latency; a
 //! run whose lag p99 exceeds 1 ms or a quarter of its latency p99 is flagged `generator_limited`
-//! ([`crate::result::generator_limited`]).
+//! ([`taskbench_results::generator_limited`]).
 //!
 //! Every scheduled request of the measured phase is accounted for: answered, failed, or dropped
 //! (the backlog was full) and recorded as an error of kind `dropped`, timed from its intended
@@ -29,8 +29,11 @@ use tokio::time::Instant;
 use crate::client::{HttpClient, Reply, Target, send};
 use crate::lock;
 use crate::ops::{Mix, UserState, build, observe};
-use crate::record::{ErrorKind, Outcome, Recorder, micros, new_histogram};
-use crate::result::{LoadResult, OpenStats, Percentiles, encode_histogram, generator_limited};
+use taskbench_results::{
+    ErrorKind, LoadResult, OpenStats, Percentiles, encode_histogram, generator_limited, new_histogram,
+};
+
+use crate::record::{Outcome, Recorder, micros};
 use crate::scenario::{Rate, Scenario};
 
 /// A send later than this after its intended time counts as late.
@@ -247,7 +250,7 @@ pub async fn run_shared(
     let interrupted = shared.interrupted.load(Ordering::Relaxed);
     let measured =
         if died || interrupted { ended.saturating_duration_since(start + schedule.warmup) } else { schedule.duration };
-    let mut result = LoadResult::from_recorder(&scenario.name, "open", &target.base, &total.recorder, measured);
+    let mut result = crate::result::from_recorder(&scenario.name, "open", &target.base, &total.recorder, measured);
     let send_lag_us = Percentiles::of(&total.send_lag);
     let secs = measured.as_secs_f64();
     result.open = Some(OpenStats {

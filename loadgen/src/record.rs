@@ -6,39 +6,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
+use taskbench_results::{ErrorKind, MAX_LATENCY_US, new_histogram};
 
 use crate::scenario::Op;
-
-/// Highest latency the histograms hold (60 s); anything slower saturates at it.
-pub const MAX_LATENCY_US: u64 = 60_000_000;
-
-/// An empty histogram: 1 µs to 60 s, 3 significant digits.
-pub fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants that hdrhistogram accepts; failing here is a programming error.
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
-}
-
-/// Why a request did not succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// A 4xx answer the step did not expect.
-    Status4xx,
-    /// A 5xx answer.
-    Status5xx,
-    /// A 1xx-3xx answer other than the one the step expects.
-    UnexpectedStatus,
-    /// No answer within the scenario's request timeout.
-    Timeout,
-    /// The connection could not be made or broke before an answer.
-    Connect,
-    /// The answer could not be read.
-    Body,
-    /// Open model: never sent, because every in-flight slot was busy and the backlog was full
-    /// (the server fell behind the schedule). Its latency runs from the intended send to the drop.
-    Dropped,
-}
 
 /// One finished (or dropped) request, as a worker saw it.
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use taskbench_results::slo::Slo;
 use toml::Spanned;
 
 /// A validated scenario, ready to run.
@@ -191,17 +192,6 @@ pub struct Params {
     pub priority: Option<String>,
     /// `create_task`: length of the generated description, in characters.
     pub description_len: Option<u32>,
-}
-
-/// Service-level objective, judged on every run (see [`crate::slo`]): p99 and p99.9 latency
-/// (the worse of the successes' and of every request's), and the share of requests that failed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Slo {
-    pub p99_ms: Option<f64>,
-    pub p999_ms: Option<f64>,
-    /// 0.001 = at most one request in a thousand may fail. A run over it is not clean.
-    pub max_error_rate: Option<f64>,
 }
 
 /// A scenario file that cannot be used, with where and why.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use taskbench_loadgen::LoadResult;
+use taskbench_results::LoadResult;
 
 /// The version of this document's layout.
 ///
@@ -57,10 +57,27 @@ pub struct Environment {
     pub git_commit: Option<String>,
     /// Whether the checkout had uncommitted changes.
     pub git_dirty: Option<bool>,
-    /// Cargo profile the server binaries were built with (`release`, `debug`, …).
+    /// Cargo profile the server binaries were built with (`server`, `release`, `debug`, …), with
+    /// ` (binaries given on the command line)` when they were given rather than built.
     pub build_profile: String,
     /// Paths of the server binaries, by framework.
     pub server_binaries: BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// Whether the servers were optimised builds: the `server` profile `taskbench run` builds them
+    /// with, or `release` (binaries a user built and gave, or older runs). Anything else (`debug`,
+    /// a custom profile) says little about production performance, and the run says so.
+    pub fn optimised_servers(&self) -> bool {
+        optimised_profile(&self.build_profile)
+    }
+}
+
+/// See [`Environment::optimised_servers`]; `profile` as recorded in `build_profile`.
+pub fn optimised_profile(profile: &str) -> bool {
+    // The profile names, before any ` (binaries given …)`; several when given from several places.
+    let names = profile.split(" (").next().unwrap_or_default();
+    !names.is_empty() && names.split(", ").all(|p| p == "server" || p == "release")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -384,5 +401,25 @@ impl Results {
     /// The JSON Schema of this document.
     pub fn json_schema() -> serde_json::Value {
         serde_json::to_value(schemars::schema_for!(Results)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::optimised_profile;
+
+    #[test]
+    fn only_optimised_server_builds_pass_without_a_warning() {
+        for ok in [
+            "server",
+            "release",
+            "server (binaries given on the command line)",
+            "release, server (binaries given on the command line)",
+        ] {
+            assert!(optimised_profile(ok), "{ok}");
+        }
+        for warn in ["debug", "bench", "", "debug, server (binaries given on the command line)", "unknown"] {
+            assert!(!optimised_profile(warn), "{warn}");
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! `compare` on constructed results: what passes the gate, what fails it, and what it says.
 
+mod common;
+
 use taskbench_report::Results;
 use taskbench_report::compare::{CompareError, CompareOptions, Comparison, Metric, Verdict, compare};
 use taskbench_report::fixture::{Shape, results};
@@ -254,7 +256,7 @@ fn an_error_rate_increase_is_a_regression_even_from_zero() {
 
 #[test]
 fn compare_gates_on_the_maximum_sustainable_throughput_of_a_search() {
-    use taskbench_report::fixture::search_results;
+    use common::search_results;
     let base = search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)], 6, 1);
     let same = search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)], 6, 2);
     let worse = search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 7_000.0, 150.0)], 6, 2);

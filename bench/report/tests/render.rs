@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+mod common;
+
 use taskbench_report::fixture::{Shape, results};
 use taskbench_report::model::{Bottleneck, Results};
 use taskbench_report::{markdown, summary, terminal_summary, write_report};
@@ -240,7 +242,7 @@ fn text_from_results_is_escaped_in_html() {
 /// latency–throughput curve and the steps of each framework's median search.
 #[test]
 fn a_search_reports_each_maximum_compares_them_and_draws_the_curve() {
-    use taskbench_report::fixture::search_results;
+    use common::search_results;
     // axum's server is a queue of capacity 12,000 req/s, actix's 9,000 (±2% per repeat).
     let r = search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)], 6, 3);
     let scenario = &r.scenarios[0];
@@ -279,12 +281,9 @@ fn a_search_reports_each_maximum_compares_them_and_draws_the_curve() {
 /// maximum of the server's own: its pairs are left out.
 #[test]
 fn a_search_that_never_broke_is_not_compared() {
-    use taskbench_loadgen::search::Stop;
-    let mut r = taskbench_report::fixture::search_results(
-        &[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)],
-        6,
-        3,
-    );
+    use taskbench_results::search::Stop;
+    let mut r =
+        common::search_results(&[Shape::new("axum", 12_000.0, 150.0), Shape::new("actix", 9_000.0, 150.0)], 6, 3);
     for run in &mut r.scenarios[0].runs {
         if let Some(s) = run.load.as_mut().and_then(|l| l.search.as_mut()) {
             s.stop = Stop::ReachedMax;

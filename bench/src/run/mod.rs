@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use taskbench_data::provision::{DbChoice, DbKind, Postgres, ProvisionOptions};
 use taskbench_loadgen::Scenario;
+use taskbench_provision::{DbChoice, DbKind, Postgres, ProvisionOptions};
 use taskbench_report::model::{CpuPlan, DbConfig, Results, RunConfig, RunRecord, ScenarioResult};
 
 use procs::{Loadgen, LoadgenEnd, Server, ServerSpec};
@@ -116,7 +116,7 @@ pub struct Contender {
 }
 
 fn parse_contender(s: &str) -> Result<Contender, String> {
-    let expected = "expected NAME=PATH [SERVER ARGS], e.g. `head=target/release/taskbench-axum --inject-cpu-us 3`";
+    let expected = "expected NAME=PATH [SERVER ARGS], e.g. `head=target/server/taskbench-axum --inject-cpu-us 3`";
     let (name, rest) = s.split_once('=').ok_or_else(|| format!("{expected}; found `{s}`"))?;
     let name = name.trim();
     // Names become part of database names (`tb_…_r3_<name>`): Postgres identifiers we can use
@@ -262,8 +262,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     {
         tracing::warn!(error = %e, "could not pin taskbench itself to the load generator's CPUs");
     }
-    // `release`, or `release (binaries given on the command line)`: anything else warns.
-    if profile.split(" (").next() != Some("release") {
+    if !taskbench_report::model::optimised_profile(&profile) {
         tracing::warn!(%profile, "the servers are not release builds: numbers will not represent the frameworks");
     }
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
@@ -376,7 +375,7 @@ fn fail(message: &str) -> ExitCode {
 
 fn describe_db(pg: &Postgres) -> String {
     // Never record a password.
-    let shown = taskbench_data::provision::redact(pg.url());
+    let shown = taskbench_provision::redact(pg.url());
     match (pg.kind(), pg.container_id(), pg.container_image()) {
         (DbKind::Local, ..) => format!("throw-away local cluster at {shown}"),
         (DbKind::Docker, Some(id), Some(image)) => {
@@ -722,13 +721,13 @@ impl Runner<'_> {
     /// and the generator when the search stopped because it fell behind.
     fn search_steps(
         &self,
-        search: &taskbench_loadgen::search::SearchResult,
+        search: &taskbench_results::search::SearchResult,
         readings: &[sampler::Reading],
         allotted: &BTreeMap<&'static str, usize>,
         hwm: &BTreeMap<&'static str, u64>,
         record: &mut RunRecord,
     ) {
-        use taskbench_loadgen::search::Stop;
+        use taskbench_results::search::Stop;
         for step in &search.steps {
             let start = step.measure_started_unix_ms.unwrap_or(0);
             let window = sampler::Window {

@@ -46,7 +46,7 @@ impl Server {
             .env("TASKBENCH_JWT_SECRET", format!("taskbench-run-{:032x}", rand::random::<u128>()))
             .env("RUST_LOG", std::env::var("TASKBENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             // We hold the write end of its stdin: if we die, even by SIGKILL, it sees EOF and stops.
-            .env(taskbench_data::telemetry::EXIT_WITH_STDIN, "1")
+            .env(taskbench_lifecycle::EXIT_WITH_STDIN, "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -127,7 +127,7 @@ pub(crate) struct Loadgen {
 #[derive(Debug)]
 pub(crate) enum LoadgenEnd {
     /// It wrote a result (complete, or partial with `incomplete` set).
-    Result(Box<taskbench_loadgen::LoadResult>),
+    Result(Box<taskbench_results::LoadResult>),
     /// It failed without a result; the text says why.
     Failed(String),
 }
@@ -159,7 +159,7 @@ impl Loadgen {
             cmd.arg("--warmup").arg(format!("{}ms", w.as_millis()));
         }
         cmd.env("RUST_LOG", "warn")
-            .env(taskbench_data::telemetry::EXIT_WITH_STDIN, "1")
+            .env(taskbench_lifecycle::EXIT_WITH_STDIN, "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log)

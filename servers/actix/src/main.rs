@@ -2,10 +2,11 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use taskbench_data::{ServerArgs, Service, telemetry};
+use taskbench_data::{ServerArgs, Service};
+use taskbench_lifecycle as lifecycle;
 
 fn main() -> anyhow::Result<()> {
-    telemetry::init();
+    lifecycle::init_logging();
     let args = ServerArgs::parse();
     actix_web::rt::System::new().block_on(run(args))
 }
@@ -17,10 +18,10 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let server = taskbench_actix::server(listener, service, args.worker_threads())?;
     let handle = server.handle();
     actix_web::rt::spawn(async move {
-        telemetry::shutdown_signal().await;
+        lifecycle::shutdown_signal().await;
         handle.stop(true).await;
     });
-    telemetry::announce(addr);
+    lifecycle::announce(addr);
     server.await?;
     tracing::info!("stopped");
     Ok(())

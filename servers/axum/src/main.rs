@@ -2,10 +2,11 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use taskbench_data::{ServerArgs, Service, telemetry};
+use taskbench_data::{ServerArgs, Service};
+use taskbench_lifecycle as lifecycle;
 
 fn main() -> anyhow::Result<()> {
-    telemetry::init();
+    lifecycle::init_logging();
     let args = ServerArgs::parse();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.worker_threads())
@@ -18,8 +19,8 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let service = Service::connect(&args.database_url, &args.service_config()).await?;
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
-    telemetry::announce(listener.local_addr()?);
-    taskbench_axum::serve(listener, service, telemetry::shutdown_signal()).await?;
+    lifecycle::announce(listener.local_addr()?);
+    taskbench_axum::serve(listener, service, lifecycle::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use taskbench_data::provision;
+use taskbench_provision as provision;
 
 /// A server process started on a fresh database; killed on drop if still running.
 #[derive(Debug)]

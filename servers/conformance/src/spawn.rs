@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 
-use taskbench_data::{Service, ServiceConfig, provision};
+use taskbench_data::{Service, ServiceConfig};
+use taskbench_provision as provision;
 
 /// The frameworks taskbench compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

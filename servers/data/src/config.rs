@@ -110,6 +110,7 @@ impl ServerArgs {
 }
 
 impl ServiceConfig {
+    #[cfg(feature = "test-support")]
     /// Settings for tests and benches: cheap argon2, fixed secret, short timeouts.
     pub fn for_tests() -> Self {
         Self {

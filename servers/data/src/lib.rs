@@ -1,6 +1,7 @@
 //! taskbench-data: everything of the reference service that is not HTTP plumbing — models, SQL,
-//! validation, auth, the error type, shared HTTP decisions, metrics, the OpenAPI document and
-//! Postgres provisioning — so the Axum and Actix-web servers cannot drift apart.
+//! validation, auth, the error type, shared HTTP decisions, metrics, and the OpenAPI document —
+//! so the Axum and Actix-web servers cannot drift apart. Only what serves requests: provisioning
+//! is `taskbench-provision`, the process lifecycle `taskbench-lifecycle`.
 
 pub mod auth;
 pub mod config;
@@ -9,9 +10,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
-pub mod provision;
 pub mod service;
-pub mod telemetry;
 pub mod time;
 pub mod validate;
 

@@ -5,7 +5,7 @@
 
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use taskbench_loadgen::search::SearchStep;
+use taskbench_results::search::SearchStep;
 
 use super::distribution::log_ticks;
 use super::{Area, CAPTION, DESC, Draw, LABEL, Palette, Swatch, font, nothing, shown_runs, tick, with_legend};

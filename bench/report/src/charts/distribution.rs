@@ -3,7 +3,7 @@
 
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
-use taskbench_loadgen::result::decode_histogram;
+use taskbench_results::decode_histogram;
 
 use super::{Area, CAPTION, DESC, Draw, LABEL, Palette, Swatch, font, nothing, shown_runs, tick, with_legend};
 use crate::model::{RunRecord, ScenarioResult};

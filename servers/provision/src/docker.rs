@@ -16,7 +16,7 @@ use testcontainers_modules::testcontainers::bollard::models::PortBinding;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 use testcontainers_modules::testcontainers::{ContainerAsync, ImageExt};
 
-use super::{ProvisionError, ProvisionOptions};
+use crate::{ProvisionError, ProvisionOptions};
 
 const PROBE_BUDGET: Duration = Duration::from_secs(1);
 /// For inspecting a container we started: the daemon is known to answer, but may be slow on a

@@ -15,7 +15,7 @@ use std::{env, fs, thread};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Gid, Pid, Uid, User, geteuid};
 
-use super::{ProvisionError, ProvisionOptions};
+use crate::{ProvisionError, ProvisionOptions};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The supervisor escalates to SIGKILL after 10 s, so this only trips if it is wedged.

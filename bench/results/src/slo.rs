@@ -3,8 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::Figures;
-use crate::scenario::Slo;
+use crate::Figures;
+
+/// Service-level objective, judged on every run (see [`SloReport::judge`]): p99 and p99.9 latency
+/// (the worse of the successes' and of every request's), and the share of requests that failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    /// 0.001 = at most one request in a thousand may fail. A run over it is not clean.
+    pub max_error_rate: Option<f64>,
+}
 
 /// What an objective bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -89,45 +99,5 @@ impl SloReport {
     /// `p99 3.20 ms ≤ 5 ms: pass; error rate 0.0000% ≤ 0.1000%: pass`.
     pub fn describe(&self) -> String {
         self.checks.iter().map(SloCheck::describe).collect::<Vec<_>>().join("; ")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::*;
-    use crate::record::{ErrorKind, Outcome, Recorder};
-    use crate::result::LoadResult;
-    use crate::scenario::Op;
-
-    fn figures(successes: u64, timeouts: u64) -> Figures {
-        let start = Instant::now();
-        let mut rec = Recorder::new(start);
-        let mut add = |latency: Duration, error: Option<ErrorKind>| {
-            rec.record(&Outcome { op: Op::Health, intended: start, latency, service: Some(latency), error });
-        };
-        (0..successes).for_each(|_| add(Duration::from_micros(100), None));
-        (0..timeouts).for_each(|_| add(Duration::from_secs(5), Some(ErrorKind::Timeout)));
-        LoadResult::from_recorder("t", "open", "http://127.0.0.1:1", &rec, Duration::from_secs(1)).total
-    }
-
-    #[test]
-    fn slow_failures_cannot_hide_from_a_latency_objective() {
-        let slo = Slo { p99_ms: Some(1.0), p999_ms: None, max_error_rate: Some(0.05) };
-        let clean = SloReport::judge(&slo, &figures(1000, 0)).expect("judged");
-        assert!(clean.pass, "{}", clean.describe());
-        // 2% timeouts: within the error budget, and the successes alone are fast, but a user
-        // waited 5 s for one request in fifty.
-        let slow = SloReport::judge(&slo, &figures(1000, 20)).expect("judged");
-        assert!(slow.error_budget().is_some_and(|c| c.pass), "{}", slow.describe());
-        assert!(!slow.pass, "the p99 objective sees the timeouts: {}", slow.describe());
-    }
-
-    #[test]
-    fn no_objective_no_report_and_no_success_fails() {
-        assert_eq!(SloReport::judge(&Slo::default(), &figures(10, 0)), None);
-        let slo = Slo { p99_ms: Some(1000.0), ..Slo::default() };
-        assert!(!SloReport::judge(&slo, &figures(0, 3)).expect("judged").pass, "nothing answered");
     }
 }

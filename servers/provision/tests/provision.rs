@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use sqlx::{Connection, PgConnection};
-use taskbench_data::provision::{
+use taskbench_provision::{
     DbChoice, DbKind, IMAGE_ENV, Postgres, ProvisionError, ProvisionOptions, fresh_test_database, shared_for_tests,
 };
 

@@ -1,4 +1,7 @@
 //! Postgres provisioning: one handle over a user-given URL, a Docker container or a throw-away local cluster.
+//!
+//! Its own crate so that the servers, which are what taskbench measures, link only what serves
+//! requests: testcontainers (bollard, TLS, tar), `nix` and `tempfile` are the CLI's and the tests'.
 
 mod docker;
 mod local;
@@ -365,6 +368,7 @@ impl Postgres {
     }
 }
 
+#[cfg(feature = "test-support")]
 /// For test binaries: one server per process, started on first use: DATABASE_URL if set, else a
 /// local cluster. Panics with a clear message if neither works (it is test support).
 pub fn shared_for_tests() -> &'static Postgres {
@@ -379,9 +383,10 @@ pub fn shared_for_tests() -> &'static Postgres {
     })
 }
 
-/// For tests: a fresh database named `test_<uuid-simple>` on `shared_for_tests()`, returning its URL.
+#[cfg(feature = "test-support")]
+/// For tests: a fresh database named `test_<32 random hex digits>` on `shared_for_tests()`, returning its URL.
 pub async fn fresh_test_database() -> String {
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let name = format!("test_{:032x}", rand::random::<u128>());
     match shared_for_tests().create_database(&name).await {
         Ok(url) => url,
         Err(e) => panic!("creating test database {name}: {e}"),

@@ -1,10 +1,13 @@
-//! Logging setup shared by the server binaries: `tracing` to stderr, filtered by `RUST_LOG`.
+//! How a taskbench process starts and stops, shared by the servers, the CLI and its load
+//! generator children: logging to stderr, the one readiness line on stdout, SIGINT/SIGTERM as a
+//! graceful stop, and the stdin protocol (a child started with [`EXIT_WITH_STDIN`] exits when its
+//! parent's end of the pipe closes, even if the parent was SIGKILLed).
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the subscriber (default level `info`). Stdout stays free for the one
+/// Logging for the server binaries: `tracing` to stderr, filtered by `RUST_LOG`. Installs the subscriber (default level `info`). Stdout stays free for the one
 /// `listening on …` line that callers wait for.
-pub fn init() {
+pub fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
