@@ -31,7 +31,7 @@ trials_dir=${KEEP:-$work/trials}
 mkdir -p "$trials_dir"
 build_like_run
 tb=target/release/taskbench
-bin=$(pwd)/target/release/taskbench-$FRAMEWORK
+bin=$(pwd)/target/server/taskbench-$FRAMEWORK
 
 # Base's CPU per request on the gate scenario sizes the injected slowdowns.
 "$tb" run --no-build --quiet --scenario gate --duration scenario --repeats 3 --contender "base=$bin" --out "$work/size" \

@@ -3,12 +3,13 @@
 # clean everything up on exit. Only loopback addresses are ever used.
 
 # The same two cargo invocations as the README's first command (`cargo run --release -p
-# taskbench`, which then builds both servers with `-p taskbench-axum --bin … -p taskbench-actix
-# --bin …`): the same package sets unify features the same way, so nothing is rebuilt twice.
+# taskbench`, which then builds both servers with `--profile server -p taskbench-axum --bin … -p
+# taskbench-actix --bin …`): the same package sets unify features the same way, so nothing is
+# rebuilt twice.
 build_like_run() {
-    echo "building taskbench and the servers (release; the first build takes many minutes on 2 cores)" >&2
-    cargo build --release -q -p taskbench
-    cargo build --release -q -p taskbench-axum --bin taskbench-axum -p taskbench-actix --bin taskbench-actix
+    echo "building taskbench (release) and the servers (profile server, fat LTO); cargo's progress follows" >&2
+    cargo build --release -p taskbench
+    cargo build --profile server -p taskbench-axum --bin taskbench-axum -p taskbench-actix --bin taskbench-actix
 }
 
 work=$(mktemp -d /tmp/taskbench-measure-XXXX)
@@ -39,7 +40,7 @@ start_postgres() {
 
 # start_server FRAMEWORK CPU: sets server_pid and url.
 start_server() {
-    taskset -c "$2" "target/release/taskbench-$1" --addr 127.0.0.1:0 --database-url "$DATABASE_URL" --workers 1 \
+    taskset -c "$2" "target/server/taskbench-$1" --addr 127.0.0.1:0 --database-url "$DATABASE_URL" --workers 1 \
         >"$work/server.out" 2>"$work/server.err" &
     server_pid=$!
     for _ in $(seq 100); do grep -q '^listening on' "$work/server.out" 2>/dev/null && break; sleep 0.1; done

@@ -20,13 +20,12 @@ fn header(results: &Results) -> Vec<Block> {
         }
         None => {}
     }
-    // `release`, or `release (binaries given on the command line)`.
-    if env.build_profile.split(" (").next() != Some("release") {
+    if !env.optimised_servers() {
         blocks.push(Block::Warning(vec![
             text("the servers were built with the "),
             code(&env.build_profile),
             strong(" profile, not "),
-            code("release"),
+            code("server"),
             text(": these numbers say little about production performance."),
         ]));
     }
