@@ -64,7 +64,8 @@ pub fn run(args: &CompareArgs) -> ExitCode {
         Err(e) => return refuse(&e.to_string()),
     };
     let markdown = comparison.markdown();
-    let md_path = args.markdown.clone().unwrap_or_else(|| run_dir(&args.new).join("compare.md"));
+    let md_path =
+        args.markdown.clone().unwrap_or_else(|| taskbench_report::model::run_dir(&args.new).join("compare.md"));
     let bencher_path = args.bencher.clone().unwrap_or_else(|| md_path.with_file_name("bencher.json"));
     let bencher = serde_json::to_vec_pretty(&bencher_metric_format(&new)).map(|mut v| {
         v.push(b'\n');
@@ -96,11 +97,6 @@ pub fn run(args: &CompareArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
-}
-
-/// The directory of a run given as a directory or as its results.json.
-fn run_dir(path: &Path) -> PathBuf {
-    if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() }
 }
 
 fn append(path: &Path, markdown: &str) -> std::io::Result<()> {

@@ -47,8 +47,7 @@ pub fn run(args: &GateArgs) -> ExitCode {
         Err(e) => return refuse(&e.to_string()),
     };
     let markdown = judged.markdown();
-    let dir =
-        if args.run.is_dir() { args.run.clone() } else { args.run.parent().map(PathBuf::from).unwrap_or_default() };
+    let dir = taskbench_report::model::run_dir(&args.run);
     let md_path = args.markdown.clone().unwrap_or_else(|| dir.join("gate.md"));
     if let Err(e) = std::fs::write(&md_path, &markdown) {
         return refuse(&format!("writing {}: {e}", md_path.display()));

@@ -115,7 +115,7 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
     let path = Scenario::locate(&args.scenario, &crate::scenarios_dir());
     let scenario = match Scenario::from_file(&path).map_err(|e| e.to_string()).and_then(|s| apply_overrides(s, &args)) {
         Ok(s) => s,
-        Err(e) => return fail(&e),
+        Err(e) => return crate::fail(&e),
     };
     let progress = progress_bar(&scenario, args.quiet || args.json);
     let seeding = if args.assume_seeded { Seeding::AlreadySeeded } else { Seeding::ViaApi };
@@ -123,12 +123,12 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
     progress.finish_and_clear();
     let result = match outcome {
         Ok(result) => result,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return crate::fail(&e.to_string()),
     };
     if let Some(out) = &args.out
         && let Err(e) = write_json(out, &result)
     {
-        return fail(&format!("writing {}: {e}", out.display()));
+        return crate::fail(&format!("writing {}: {e}", out.display()));
     }
     let printed = if args.json {
         serde_json::to_string_pretty(&result).map(|s| s + "\n").unwrap_or_default()
@@ -154,11 +154,6 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
 fn write_json(path: &PathBuf, result: &LoadResult) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?;
     std::fs::write(path, json)
-}
-
-fn fail(message: &str) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "taskbench: {message}");
-    ExitCode::from(2)
 }
 
 /// A bar over warm-up plus measurement, driven by the clock (the engines do not report

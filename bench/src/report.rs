@@ -26,8 +26,7 @@ pub fn run(args: &ReportArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return crate::fail(&e.to_string()),
     };
-    let dir =
-        if args.dir.is_dir() { args.dir.clone() } else { args.dir.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let dir = taskbench_report::model::run_dir(&args.dir);
     match render(&results, &dir) {
         Ok(()) => {
             tracing::info!("report written to {}", dir.display());

@@ -20,7 +20,8 @@ fn cargo(args: &[&str]) -> String {
 /// `crate -> its normal dependencies among the workspace's crates`, from `cargo metadata`.
 fn real_graph() -> BTreeMap<String, BTreeSet<String>> {
     let meta: serde_json::Value =
-        serde_json::from_str(&cargo(&["metadata", "--format-version", "1", "--no-deps"])).expect("metadata is JSON");
+        serde_json::from_str(&cargo(&["metadata", "--format-version", "1", "--no-deps", "--locked"]))
+            .expect("metadata is JSON");
     let packages = meta["packages"].as_array().expect("packages");
     let names: BTreeSet<String> = packages.iter().filter_map(|p| p["name"].as_str().map(str::to_owned)).collect();
     packages
@@ -66,25 +67,35 @@ fn the_readme_crate_table_is_the_workspace_graph() {
     assert_eq!(readme_graph(), real_graph(), "README's table (left) against Cargo.toml (right)");
 }
 
-fn normal_tree(package: &str) -> BTreeSet<String> {
-    cargo(&["tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}"])
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .collect()
+/// Every package in the normal-dependency tree of `packages` built together (one invocation, so
+/// features unify as they do when `taskbench run` builds both servers).
+fn normal_tree(packages: &[&str]) -> BTreeSet<String> {
+    let mut args = vec!["tree", "--locked", "-e", "normal", "--prefix", "none", "--format", "{p}"];
+    args.extend(packages.iter().flat_map(|p| ["-p", *p]));
+    cargo(&args).lines().filter_map(|l| l.split_whitespace().next().map(str::to_owned)).collect()
 }
 
 #[test]
 fn the_servers_and_the_report_do_not_link_what_they_must_not() {
-    let harness_only =
-        ["testcontainers", "testcontainers-modules", "bollard", "goose", "reqwest", "tempfile", "sysinfo"];
-    for server in ["taskbench-axum", "taskbench-actix"] {
-        let tree = normal_tree(server);
-        assert!(tree.contains("sqlx"), "{server}'s tree was read: {tree:?}");
+    let harness_only = [
+        "testcontainers",
+        "testcontainers-modules",
+        "bollard",
+        "goose",
+        "reqwest",
+        "tempfile",
+        "sysinfo",
+        "nix",
+        "taskbench-provision",
+    ];
+    for servers in [&["taskbench-axum"][..], &["taskbench-actix"], &["taskbench-axum", "taskbench-actix"]] {
+        let tree = normal_tree(servers);
+        assert!(tree.contains("sqlx"), "{servers:?}: the tree was read: {tree:?}");
         for banned in harness_only {
-            assert!(!tree.contains(banned), "{server} links {banned}");
+            assert!(!tree.contains(banned), "{servers:?} link {banned}");
         }
     }
-    let report = normal_tree("taskbench-report");
+    let report = normal_tree(&["taskbench-report"]);
     assert!(report.contains("plotters"), "the report's tree was read: {report:?}");
     for banned in ["goose", "reqwest", "hyper", "tokio-tungstenite", "taskbench-loadgen", "sqlx"] {
         assert!(!report.contains(banned), "taskbench-report links {banned}");

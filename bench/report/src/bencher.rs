@@ -28,13 +28,7 @@ pub fn measure_slug(metric: Metric) -> &'static str {
 pub fn bencher_metric_format(results: &Results) -> Value {
     let mut benchmarks = Map::new();
     for scenario in &results.scenarios {
-        let mut frameworks: Vec<&str> = Vec::new();
-        for run in &scenario.runs {
-            if !frameworks.contains(&run.framework.as_str()) {
-                frameworks.push(&run.framework);
-            }
-        }
-        for fw in frameworks {
+        for fw in &scenario.frameworks() {
             let mut measures = Map::new();
             for metric in Metric::ALL {
                 let values = summary::metric_values(scenario, fw, metric.key());

@@ -248,15 +248,8 @@ pub fn compare(baseline: &Results, new: &Results, opts: &CompareOptions) -> Resu
     Ok(out)
 }
 
-/// The frameworks with runs in a scenario, in the order they first ran.
 fn frameworks(scenario: &ScenarioResult) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for run in &scenario.runs {
-        if !out.contains(&run.framework) {
-            out.push(run.framework.clone());
-        }
-    }
-    out
+    scenario.frameworks()
 }
 
 fn missing(out: &mut Comparison, base: &ScenarioResult, fw: &str) {

@@ -4,7 +4,7 @@
 //! generated from these types and checked by a test.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -203,6 +203,23 @@ pub struct StepResources {
     pub steal: Option<f64>,
 }
 
+impl ScenarioResult {
+    /// The frameworks (or contenders) with runs in this scenario, in the order they first ran.
+    pub fn frameworks(&self) -> Vec<String> {
+        first_seen(self.runs.iter().map(|r| &r.framework), Vec::new())
+    }
+}
+
+/// `names` appended to `known` in the order each first appears, without repeats.
+pub(crate) fn first_seen<'a>(names: impl IntoIterator<Item = &'a String>, mut known: Vec<String>) -> Vec<String> {
+    for name in names {
+        if !known.contains(name) {
+            known.push(name.clone());
+        }
+    }
+    known
+}
+
 impl RunRecord {
     /// Whether this run measured a complete phase that can be used: no failure, not ended early,
     /// no dropped sends, errors within the scenario's budget.
@@ -365,6 +382,11 @@ pub enum ReadError {
     Json { path: String, source: serde_json::Error },
     #[error("{path} has schema_version {found}; this taskbench reads versions {oldest} to {expected}")]
     Version { path: String, found: u64, oldest: u32, expected: u32 },
+}
+
+/// A run named by its directory or by its `results.json`: the directory.
+pub fn run_dir(path: &Path) -> PathBuf {
+    if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() }
 }
 
 impl Results {

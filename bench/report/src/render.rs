@@ -72,13 +72,8 @@ pub fn markdown(results: &Results) -> String {
 
 /// Frameworks in the order the run was configured with, then any others found in its runs.
 fn palette(results: &Results) -> Palette {
-    let mut order = results.config.frameworks.clone();
-    for run in results.scenarios.iter().flat_map(|s| &s.runs) {
-        if !order.contains(&run.framework) {
-            order.push(run.framework.clone());
-        }
-    }
-    Palette(order)
+    let runs = results.scenarios.iter().flat_map(|s| &s.runs).map(|r| &r.framework);
+    Palette(crate::model::first_seen(runs, results.config.frameworks.clone()))
 }
 
 /// Frameworks of a scenario in palette order.

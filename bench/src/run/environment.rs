@@ -3,6 +3,7 @@
 //! given).
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -76,68 +77,118 @@ fn servers_profile(profile: &str) -> (&str, &str) {
 /// measured on the project's 2-core machine from a cold cache (README, "A first report").
 const FIRST_SERVER_BUILD: &str = "about 6 minutes on 2 cores";
 
+/// The command that builds the servers as `taskbench run` does: always both, whichever a run asks
+/// for, because cargo unifies features over the packages of one invocation, and building one alone
+/// would rebuild shared dependencies (and the other binary) the next time both are built.
+pub(crate) fn build_command(cargo_profile: &str) -> String {
+    format!(
+        "cargo build --profile {cargo_profile} -p taskbench-axum --bin taskbench-axum -p taskbench-actix --bin \
+         taskbench-actix"
+    )
+}
+
+/// Where the servers of a taskbench whose executable is in `exe_dir` are, and how to build them.
+#[derive(Debug, PartialEq)]
+struct Servers {
+    dir: PathBuf,
+    /// The cargo profile and the checkout to build them in; `None` when this binary is not in a
+    /// cargo target directory (installed with `cargo install`, copied elsewhere, or built for
+    /// another `--target`): then they are looked for beside it and never built.
+    build: Option<(String, PathBuf)>,
+}
+
+fn locate(exe_dir: &Path, workspace: Option<PathBuf>) -> Servers {
+    // Cargo marks the root of every target directory with CACHEDIR.TAG: `target/<profile>/` has
+    // it one level up, `target/<triple>/<profile>/` does not.
+    match (workspace, exe_dir.parent()) {
+        (Some(ws), Some(target)) if target.join("CACHEDIR.TAG").is_file() => {
+            let own = profile_of(exe_dir);
+            let (cargo_profile, out_dir) = servers_profile(&own);
+            Servers { dir: target.join(out_dir), build: Some((cargo_profile.to_owned(), ws)) }
+        }
+        _ => Servers { dir: exe_dir.to_path_buf(), build: None },
+    }
+}
+
 /// Finds (and, when this binary runs from a cargo checkout, first builds) the server binary of
-/// each framework. `given` overrides the location per framework.
-///
-/// Always builds both servers, whichever are asked for: cargo unifies features over the packages
-/// of one invocation, so building one alone would rebuild shared dependencies the next time both
-/// are built (README, "Building").
+/// each framework. `given` overrides the location per framework. Returns the binaries and the
+/// profile to record: that of every binary used, with ` (binaries given on the command line)`
+/// when any was given.
 pub(crate) fn server_binaries(
     frameworks: &[String],
     given: &BTreeMap<String, PathBuf>,
     build: bool,
 ) -> Result<(BTreeMap<String, PathBuf>, String), String> {
     let exe = std::env::current_exe().map_err(|e| format!("finding taskbench itself: {e}"))?;
-    let exe_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    let own_profile = profile_of(&exe_dir);
-    let (cargo_profile, out_dir) = servers_profile(&own_profile);
-    let ws = workspace_dir();
-    // In a checkout, `target/<profile>` beside this binary's; installed elsewhere, beside it.
-    let dir = match (&ws, exe_dir.parent()) {
-        (Some(_), Some(target)) => target.join(out_dir),
-        _ => exe_dir.clone(),
-    };
-    let profile = if ws.is_some() { profile_of(&dir) } else { own_profile.clone() };
+    let servers = locate(exe.parent().unwrap_or(Path::new(".")), workspace_dir());
     let missing = frameworks.iter().any(|f| !given.contains_key(f));
     if build
         && missing
-        && let Some(ws) = &ws
+        && let Some((cargo_profile, ws)) = &servers.build
     {
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.current_dir(ws).args(["build", "--profile", cargo_profile]);
-        for f in ["axum", "actix"] {
-            cmd.args(["-p", &format!("taskbench-{f}"), "--bin", &format!("taskbench-{f}")]);
-        }
-        tracing::info!(
-            profile = %cargo_profile,
-            "building the server binaries (cargo's progress follows; the first build takes {FIRST_SERVER_BUILD}, \
-             later ones a second)"
+        let command = build_command(cargo_profile);
+        // Straight to stderr, whatever the log level: a first build is long and must not look hung.
+        let _ = writeln!(
+            std::io::stderr(),
+            "taskbench: building the servers (`{command}`): the first build takes {FIRST_SERVER_BUILD}, later \
+             ones a second; cargo's progress follows"
         );
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(ws).args(command.split_whitespace().skip(1));
         let status = cmd.status().map_err(|e| format!("running cargo to build the servers: {e}"))?;
         if !status.success() {
             return Err(format!("building the server binaries failed ({status}); see cargo's output above"));
         }
     }
     let mut out = BTreeMap::new();
+    let mut profiles = Vec::new();
     for f in frameworks {
-        let path = given.get(f).cloned().unwrap_or_else(|| dir.join(format!("taskbench-{f}")));
+        let path = given.get(f).cloned().unwrap_or_else(|| servers.dir.join(format!("taskbench-{f}")));
         if !path.is_file() {
+            let how = servers.build.as_ref().map_or_else(
+                || format!("build them with `{}`", build_command(SERVER_PROFILE)),
+                |(cargo_profile, _)| format!("build them with `{}`", build_command(cargo_profile)),
+            );
             return Err(format!(
-                "no server binary for {f} at {}: build it with `cargo build --profile {cargo_profile} -p taskbench-{f}` \
-                 or pass --server-bin {f}=PATH",
+                "no server binary for {f} at {}: {how}, or pass --server-bin {f}=PATH",
                 path.display()
             ));
         }
+        profiles.push(profile_of(path.parent().unwrap_or(&path)));
         out.insert(f.clone(), path);
     }
-    let profile = if given.is_empty() {
-        profile
-    } else {
-        // The profile of each given binary's directory (target/release → release).
-        let mut of_given: Vec<String> = given.values().map(|p| profile_of(p.parent().unwrap_or(p))).collect();
-        of_given.sort();
-        of_given.dedup();
-        format!("{} (binaries given on the command line)", of_given.join(", "))
-    };
+    profiles.sort();
+    profiles.dedup();
+    let mut profile = profiles.join(", ");
+    if frameworks.iter().any(|f| given.contains_key(f)) {
+        profile.push_str(" (binaries given on the command line)");
+    }
     Ok((out, profile))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_are_found_and_built_by_where_taskbench_itself_is() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (ws, target) = (tmp.path().join("checkout"), tmp.path().join("checkout/target"));
+        std::fs::create_dir_all(&target).expect("target");
+        std::fs::write(target.join("CACHEDIR.TAG"), "Signature: 8a477f597d28d172789f06886806bc55").expect("tag");
+        let at = |dir: &Path, ws: Option<&Path>| locate(dir, ws.map(Path::to_path_buf));
+        // A release CLI builds its servers with the `server` profile into target/server.
+        let release = at(&target.join("release"), Some(&ws));
+        assert_eq!(release, Servers { dir: target.join("server"), build: Some(("server".into(), ws.clone())) });
+        // The test suite's debug CLI uses debug servers.
+        let debug = at(&target.join("debug"), Some(&ws));
+        assert_eq!(debug, Servers { dir: target.join("debug"), build: Some(("dev".into(), ws.clone())) });
+        // Installed (~/.cargo/bin), or built for another --target: beside it, never built.
+        let installed = tmp.path().join("bin");
+        assert_eq!(at(&installed, Some(&ws)), Servers { dir: installed.clone(), build: None });
+        let cross = target.join("x86_64-unknown-linux-musl/release");
+        assert_eq!(at(&cross, Some(&ws)), Servers { dir: cross.clone(), build: None });
+        // The checkout is gone.
+        assert_eq!(at(&target.join("release"), None), Servers { dir: target.join("release"), build: None });
+    }
 }

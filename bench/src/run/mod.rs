@@ -93,7 +93,8 @@ pub struct RunArgs {
     /// difference (a percentage, 2%, or a fraction, 0.02).
     #[arg(long, default_value = "2%", value_parser = crate::compare::parse_threshold)]
     pub min_effect: f64,
-    /// Do not run `cargo build` for the servers; use the binaries next to this one.
+    /// Do not run `cargo build` for the servers; use those already built (`target/server/` for a
+    /// release taskbench, `target/debug/` for a debug one, beside this binary when installed).
     #[arg(long)]
     pub no_build: bool,
     /// Database connections in each server's pool.
@@ -240,10 +241,10 @@ fn order(frameworks: &[String], repeat: u32) -> Vec<String> {
 pub async fn run(args: RunArgs) -> ExitCode {
     let plan = match plan(&args) {
         Ok(p) => p,
-        Err(e) => return fail(&e),
+        Err(e) => return crate::fail(&e),
     };
     if let Err(e) = std::fs::create_dir_all(plan.out.join("logs")) {
-        return fail(&format!("creating {}: {e}", plan.out.display()));
+        return crate::fail(&format!("creating {}: {e}", plan.out.display()));
     }
     let given: BTreeMap<String, PathBuf> = if args.contenders.is_empty() {
         args.server_bins.iter().cloned().collect()
@@ -254,7 +255,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         args.contenders.iter().map(|c| (c.name.clone(), c.args.clone())).collect();
     let (binaries, profile) = match environment::server_binaries(&plan.frameworks, &given, !args.no_build) {
         Ok(b) => b,
-        Err(e) => return fail(&e),
+        Err(e) => return crate::fail(&e),
     };
     // After the build (which should have every CPU), before anything is measured.
     if let Some(own) = plan.cpus.loadgen.as_deref()
@@ -263,7 +264,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         tracing::warn!(error = %e, "could not pin taskbench itself to the load generator's CPUs");
     }
     if !taskbench_report::model::optimised_profile(&profile) {
-        tracing::warn!(%profile, "the servers are not release builds: numbers will not represent the frameworks");
+        tracing::warn!(%profile, "the servers are not optimised (`server` profile) builds: numbers will not represent the frameworks");
     }
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     let on_ctrl_c = tokio::spawn(async move {
@@ -275,11 +276,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
     tracing::info!(choice = %plan.db, "provisioning Postgres");
     let pg = match Postgres::provision(&plan.db, &ProvisionOptions::default()).await {
         Ok(pg) => pg,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return crate::fail(&e.to_string()),
     };
     let version = match pg.server_version().await {
         Ok(v) => v,
-        Err(e) => return fail(&format!("the database is not usable: {e}")),
+        Err(e) => return crate::fail(&format!("the database is not usable: {e}")),
     };
     if let (Some(pid), Some(db_cpus)) = (pg.server_pid(), plan.cpus.db.as_deref()) {
         pin_postgres(pid, db_cpus);
@@ -336,7 +337,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let wrote = results.write(&plan.out);
     drop(pg);
     if let Err(e) = wrote {
-        return fail(&format!("writing {}: {e}", plan.out.join("results.json").display()));
+        return crate::fail(&format!("writing {}: {e}", plan.out.join("results.json").display()));
     }
     let rendered = crate::report::render(&results, &plan.out);
     let mut stdout = std::io::stdout();
@@ -348,7 +349,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     }
     let _ = writeln!(std::io::stderr(), "taskbench: results in {}", plan.out.display());
     if let Err(e) = rendered {
-        return fail(&format!("rendering the report: {e}"));
+        return crate::fail(&format!("rendering the report: {e}"));
     }
     let any_failed = results.scenarios.iter().flat_map(|s| &s.runs).any(|r| !r.is_clean());
     match &results.incomplete {
@@ -366,11 +367,6 @@ pub async fn run(args: RunArgs) -> ExitCode {
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn fail(message: &str) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "taskbench: {message}");
-    ExitCode::from(2)
 }
 
 fn describe_db(pg: &Postgres) -> String {

@@ -8,7 +8,6 @@ mod local;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
@@ -372,7 +371,7 @@ impl Postgres {
 /// For test binaries: one server per process, started on first use: DATABASE_URL if set, else a
 /// local cluster. Panics with a clear message if neither works (it is test support).
 pub fn shared_for_tests() -> &'static Postgres {
-    static SHARED: OnceLock<Postgres> = OnceLock::new();
+    static SHARED: std::sync::OnceLock<Postgres> = std::sync::OnceLock::new();
     // Statics are never dropped; the local cluster's supervisor cleans up when the process exits.
     SHARED.get_or_init(|| match std::env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => Postgres::from_url(url),
