@@ -75,7 +75,7 @@ fn servers_profile(profile: &str) -> (&str, &str) {
 
 /// Roughly how long the first build of the servers takes, for the message shown while it runs:
 /// measured on the project's 2-core machine from a cold cache (README, "A first report").
-const FIRST_SERVER_BUILD: &str = "about 6 minutes on 2 cores";
+const FIRST_SERVER_BUILD: &str = "about 3½ minutes on 2 cores";
 
 /// The command that builds the servers as `taskbench run` does: always both, whichever a run asks
 /// for, because cargo unifies features over the packages of one invocation, and building one alone
