@@ -229,16 +229,17 @@ pub fn compare(baseline: &Results, new: &Results, opts: &CompareOptions) -> Resu
     }
     for base in &baseline.scenarios {
         let Some(next) = new.scenarios.iter().find(|n| n.name == base.name) else {
-            for fw in frameworks(base) {
+            for fw in base.frameworks() {
                 missing(&mut out, base, &fw);
             }
             continue;
         };
         scenario_notes(&mut out, base, next);
-        for fw in &frameworks(base) {
+        let known = base.frameworks();
+        for fw in &known {
             compare_framework(&mut out, base, next, fw, opts.max_regression);
         }
-        for fw in frameworks(next).iter().filter(|fw| !frameworks(base).contains(fw)) {
+        for fw in next.frameworks().iter().filter(|fw| !known.contains(fw)) {
             out.notes.push(format!("{}/{fw} is only in the new run; not compared.", base.name));
         }
     }
@@ -246,10 +247,6 @@ pub fn compare(baseline: &Results, new: &Results, opts: &CompareOptions) -> Resu
         out.notes.push(format!("Scenario {} is only in the new run; not compared.", extra.name));
     }
     Ok(out)
-}
-
-fn frameworks(scenario: &ScenarioResult) -> Vec<String> {
-    scenario.frameworks()
 }
 
 fn missing(out: &mut Comparison, base: &ScenarioResult, fw: &str) {

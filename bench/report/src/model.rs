@@ -64,16 +64,10 @@ pub struct Environment {
     pub server_binaries: BTreeMap<String, String>,
 }
 
-impl Environment {
-    /// Whether the servers were optimised builds: the `server` profile `taskbench run` builds them
-    /// with, or `release` (binaries a user built and gave, or older runs). Anything else (`debug`,
-    /// a custom profile) says little about production performance, and the run says so.
-    pub fn optimised_servers(&self) -> bool {
-        optimised_profile(&self.build_profile)
-    }
-}
-
-/// See [`Environment::optimised_servers`]; `profile` as recorded in `build_profile`.
+/// Whether servers built with `profile` (as recorded in [`Environment::build_profile`]) were
+/// optimised builds: the `server` profile `taskbench run` builds them with, or `release`
+/// (binaries a user built and gave, or older runs). Anything else (`debug`, a custom profile)
+/// says little about production performance, and the run and the report say so.
 pub fn optimised_profile(profile: &str) -> bool {
     // The profile names, before any ` (binaries given …)`; several when given from several places.
     let names = profile.split(" (").next().unwrap_or_default();

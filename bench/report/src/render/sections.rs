@@ -20,7 +20,7 @@ fn header(results: &Results) -> Vec<Block> {
         }
         None => {}
     }
-    if !env.optimised_servers() {
+    if !crate::model::optimised_profile(&env.build_profile) {
         blocks.push(Block::Warning(vec![
             text("the servers were built with the "),
             code(&env.build_profile),
