@@ -63,8 +63,13 @@ pub fn app(
 /// here (Actix treats SIGINT as a forced stop); callers stop it gracefully via its handle.
 pub fn server(listener: std::net::TcpListener, service: Service, workers: usize) -> std::io::Result<Server> {
     let grace_secs = service.request_timeout().as_secs_f64().ceil() as u64;
+    let header_timeout = service.header_timeout();
     Ok(HttpServer::new(move || app(service.clone()))
         .workers(workers)
+        // The slowloris bound, as on Axum: a request head must arrive within it, and an idle
+        // keep-alive connection is closed after it.
+        .client_request_timeout(header_timeout)
+        .keep_alive(header_timeout)
         .disable_signals()
         // In-flight requests get at most the request timeout to finish once a stop is asked
         // (Axum's `serve` has the same bound).

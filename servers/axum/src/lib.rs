@@ -7,6 +7,10 @@ mod handlers;
 
 use axum::Router;
 use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use taskbench_data::Service;
 use tokio::net::TcpListener;
 
@@ -37,31 +41,60 @@ pub fn app(service: Service) -> Router {
 /// at most the request timeout (a request cannot take longer; a connection that never completes
 /// its request, such as a slow client's, would otherwise hold the process forever). Actix's
 /// `shutdown_timeout` is the same bound.
+///
+/// Why not `axum::serve`: it gives hyper no timer, so hyper's header read timeout never fires and
+/// a client that sends half a request head holds its connection (and its memory) forever: the
+/// slowloris attack. This is the same accept loop with the timer and the shared bound
+/// (`ServiceConfig::header_timeout`, Actix's `client_request_timeout` and `keep_alive`).
 pub async fn serve(
     listener: TcpListener,
     service: Service,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = service.request_timeout();
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let signalled = async move {
-        shutdown.await;
-        let _ = stopping_tx.send(());
-    };
-    let server = axum::serve(listener, app(service)).with_graceful_shutdown(signalled);
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            // The server ended without a signal: nothing to bound.
-            std::future::pending::<()>().await;
-        }
-    };
+    let mut http = http1::Builder::new();
+    // The timer also runs while a keep-alive connection waits for its next request head, so the
+    // same bound closes idle connections, as Actix's `keep_alive` does.
+    http.timer(TokioTimer::new()).header_read_timeout(service.header_timeout());
+    let app = app(service);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_failed(&e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone())));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    // No new connections from here on.
+    drop(listener);
     tokio::select! {
-        served = server => served,
-        () = deadline => {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
             tracing::warn!(?grace, "connections still open after the shutdown grace period (the request timeout): closing them");
-            Ok(())
         }
+    }
+    Ok(())
+}
+
+/// What `axum::serve` does on an accept error: a peer that gave up is nothing; anything else
+/// (out of file descriptors, say) is logged and followed by a pause instead of a busy loop.
+async fn accept_failed(e: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if !matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset) {
+        tracing::error!(error = %e, "accepting a connection failed; pausing for a second");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }

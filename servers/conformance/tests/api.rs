@@ -295,3 +295,46 @@ async fn unreachable_database_is_a_fast_503_on_both() {
         );
     }
 }
+
+/// The slowloris defence, on both servers: a connection whose request head stops half-way is
+/// closed once the header timeout passes, and so is a keep-alive connection left idle, while the
+/// server goes on serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    for framework in Framework::ALL {
+        let mut config = ServiceConfig::for_tests();
+        // The least the flag allows: Actix reads its clock every 500 ms, so shorter bounds fire early.
+        config.header_timeout = Duration::from_secs(1);
+        let app = taskbench_conformance::spawn::spawn_app_with(framework, config).await;
+        let name = framework.name();
+
+        // Half a request head, then nothing: the server must end the connection (Actix says 408
+        // first, hyper just closes; either way the read reaches its end).
+        let mut slow = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+        slow.write_all(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: ").await.expect("write");
+        let mut rest = Vec::new();
+        let ended =
+            bounded(slow.read_to_end(&mut rest)).await.unwrap_or_else(|_| panic!("{name}: held a partial head"));
+        assert!(
+            ended.is_ok() || matches!(ended, Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{name}: {ended:?}"
+        );
+        let answer = String::from_utf8_lossy(&rest);
+        assert!(rest.is_empty() || answer.starts_with("HTTP/1.1 408"), "{name}: no answer but a 408: {answer}");
+
+        // A whole request is served, and the idle keep-alive connection is then closed.
+        let mut idle = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+        idle.write_all(b"GET /bench/plaintext HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").await.expect("write");
+        let mut served = Vec::new();
+        let ended =
+            bounded(idle.read_to_end(&mut served)).await.unwrap_or_else(|_| panic!("{name}: kept an idle connection"));
+        assert!(
+            ended.is_ok() || matches!(ended, Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{name}: {ended:?}"
+        );
+        let served = String::from_utf8_lossy(&served);
+        assert!(served.starts_with("HTTP/1.1 200") && served.contains("Hello, World!"), "{name}: {served}");
+    }
+}

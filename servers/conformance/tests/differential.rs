@@ -63,3 +63,56 @@ async fn a_failed_request_keeps_steps_and_transcript_aligned() {
         assert_eq!(exchange.status, step.expect, "`{}` still gets its own answer", step.name);
     }
 }
+
+/// Password hashing is bounded: with its one slot busy and no wait allowed, a login is answered
+/// 503 `unavailable` with `retry-after`, the same bytes from both servers, and the logins that got
+/// the slot succeed. (The argon2 cost makes each hash take long enough that concurrent logins
+/// overlap; a run where none overlapped would fail, not pass.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_servers_answer_hashing_overload_the_same_way() {
+    use taskbench_data::ServiceConfig;
+    use taskbench_data::auth::{Argon2Cost, HashLimits};
+
+    let mut refusals = Vec::new();
+    for framework in Framework::ALL {
+        let mut config = ServiceConfig::for_tests();
+        config.argon2 = Argon2Cost { m_cost_kib: 16 * 1024, t_cost: 3, p_cost: 1 };
+        config.hashing = HashLimits { concurrency: 1, wait: std::time::Duration::ZERO };
+        let app = taskbench_conformance::spawn::spawn_app_with(framework, config).await;
+        let credentials = serde_json::json!({"email": "storm@example.com", "password": "correct horse"});
+        let res = app
+            .request(reqwest::Method::POST, "/api/v1/auth/register")
+            .json(&serde_json::json!({"email": "storm@example.com", "password": "correct horse", "name": "Storm"}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(res.status(), 201, "{}: registering with the slot free", framework.name());
+        let logins: Vec<_> = (0..6)
+            .map(|_| tokio::spawn(app.request(reqwest::Method::POST, "/api/v1/auth/login").json(&credentials).send()))
+            .collect();
+        let mut statuses = Vec::new();
+        for login in logins {
+            let res = login.await.expect("login task").expect("login answered");
+            let status = res.status().as_u16();
+            statuses.push(status);
+            if status == 503 {
+                let retry_after = res.headers().get("retry-after").map(|v| v.to_str().expect("ascii").to_owned());
+                let body: serde_json::Value = res.json().await.expect("a JSON error body");
+                refusals.push((framework.name(), retry_after, body));
+            }
+        }
+        assert!(statuses.iter().all(|s| [200, 503].contains(s)), "{}: {statuses:?}", framework.name());
+        assert!(statuses.contains(&200), "{}: the login holding the slot succeeds: {statuses:?}", framework.name());
+        assert!(
+            statuses.contains(&503),
+            "{}: concurrent logins beyond the slot are refused: {statuses:?}",
+            framework.name()
+        );
+    }
+    let (_, retry_after, body) = &refusals[0];
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    for (name, other_retry, other_body) in &refusals {
+        assert_eq!((other_retry, other_body), (retry_after, body), "{name} answers the overload differently");
+    }
+}

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::auth::Argon2Cost;
+use crate::auth::{Argon2Cost, HashLimits};
 
 /// Command line of `taskbench-axum` and `taskbench-actix` (identical by construction).
 #[derive(Debug, Clone, clap::Parser)]
@@ -33,6 +33,14 @@ pub struct ServerArgs {
     /// argon2id lanes (OWASP: 1).
     #[arg(long, env = "TASKBENCH_ARGON2_P_COST", default_value_t = Argon2Cost::default().p_cost)]
     pub argon2_p_cost: u32,
+    /// Password hashes (and login verifications) running at once, each holding one argon2 memory
+    /// block (default: one per CPU this process may run on).
+    #[arg(long, env = "TASKBENCH_HASH_CONCURRENCY", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub hash_concurrency: Option<u32>,
+    /// How long a register or login waits for a hashing slot before answering 503 with
+    /// `retry-after` (0: it never waits).
+    #[arg(long, env = "TASKBENCH_HASH_WAIT_MS", default_value_t = 2000, value_name = "MS")]
+    pub hash_wait_ms: u64,
     /// Allowed CORS origin, or `*`.
     #[arg(long, env = "TASKBENCH_CORS_ORIGIN", default_value = "*")]
     pub cors_origin: String,
@@ -40,6 +48,12 @@ pub struct ServerArgs {
     /// Also the most a graceful stop waits for open connections.
     #[arg(long, env = "TASKBENCH_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_name = "SECONDS")]
     pub request_timeout_secs: u64,
+    /// How long a client may take to send a request head, and how long a keep-alive connection
+    /// may sit idle, before the server closes it (the slowloris bound; both servers). At least
+    /// 1000: Actix reads its clock every 500 ms, so a shorter bound would fire early there.
+    #[arg(long, env = "TASKBENCH_HEADER_TIMEOUT_MS", default_value_t = 5000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1000..))]
+    pub header_timeout_ms: u64,
     /// Worker threads (default: one per CPU this process may run on).
     #[arg(long, env = "TASKBENCH_WORKERS")]
     pub workers: Option<usize>,
@@ -64,8 +78,12 @@ fn inject_cost(text: &str) -> Result<f64, String> {
 pub struct ServiceConfig {
     pub jwt_secret: Vec<u8>,
     pub argon2: Argon2Cost,
+    /// How much hashing runs at once and how long a request waits for it.
+    pub hashing: HashLimits,
     pub cors_origin: String,
     pub request_timeout: Duration,
+    /// Bound on receiving a request head, and on a keep-alive connection's idleness.
+    pub header_timeout: Duration,
     pub pool_size: u32,
     pub pool_acquire_timeout: Duration,
     /// CPU burnt in every request (the calibration knob); zero normally.
@@ -92,8 +110,15 @@ impl ServerArgs {
                 t_cost: self.argon2_t_cost,
                 p_cost: self.argon2_p_cost,
             },
+            hashing: HashLimits {
+                concurrency: self
+                    .hash_concurrency
+                    .map_or_else(|| HashLimits::for_this_machine().concurrency, |n| n as usize),
+                wait: Duration::from_millis(self.hash_wait_ms),
+            },
             cors_origin: self.cors_origin.clone(),
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
             pool_size: self.pool_size,
             pool_acquire_timeout: Duration::from_millis(self.pool_acquire_timeout_ms),
             inject_cpu: Duration::from_secs_f64(self.inject_cpu_us / 1e6),
@@ -116,8 +141,10 @@ impl ServiceConfig {
         Self {
             jwt_secret: b"taskbench-test-secret-0123456789abcdef".to_vec(),
             argon2: Argon2Cost { m_cost_kib: 256, t_cost: 1, p_cost: 1 },
+            hashing: HashLimits::for_this_machine(),
             cors_origin: "*".into(),
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(5),
             pool_size: 8,
             pool_acquire_timeout: Duration::from_secs(2),
             inject_cpu: Duration::ZERO,

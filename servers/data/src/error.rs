@@ -101,6 +101,9 @@ impl ApiError {
             // The unread rest of an oversize body is still on the wire; the connection cannot be
             // reused, and saying so keeps clients from sending the next request into it.
             Self::PayloadTooLarge => Some(("connection", "close")),
+            // Every 503 is a bound the server chose to keep (pool, hashing slots, handling
+            // time): a client may come back, and a second is long enough for any of them.
+            Self::Unavailable(_) => Some(("retry-after", "1")),
             _ => None,
         }
     }

@@ -41,6 +41,7 @@ struct Inner {
     metrics: Metrics,
     cors: Cors,
     request_timeout: Duration,
+    header_timeout: Duration,
     inject_cpu: Duration,
 }
 
@@ -65,7 +66,7 @@ impl Service {
 
     /// Builds the service over an existing pool (migrations are the caller's business).
     pub fn new(pool: PgPool, config: &ServiceConfig) -> Result<Self, StartupError> {
-        let hasher = PasswordHasher::new(config.argon2).map_err(StartupError::Config)?;
+        let hasher = PasswordHasher::new(config.argon2, config.hashing).map_err(StartupError::Config)?;
         let metrics = Metrics::new().map_err(|e| StartupError::Config(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -75,6 +76,7 @@ impl Service {
                 metrics,
                 cors: Cors::new(config.cors_origin.clone()),
                 request_timeout: config.request_timeout,
+                header_timeout: config.header_timeout,
                 inject_cpu: config.inject_cpu,
             }),
         })
@@ -95,6 +97,10 @@ impl Service {
     pub fn request_timeout(&self) -> Duration {
         self.inner.request_timeout
     }
+    /// The slowloris bound: a request head must arrive within it; idle keep-alive connections close.
+    pub fn header_timeout(&self) -> Duration {
+        self.inner.header_timeout
+    }
     /// The calibration knob's cost per request (zero unless `--inject-cpu-us` was given).
     pub fn inject_cpu(&self) -> Duration {
         self.inner.inject_cpu
@@ -113,11 +119,7 @@ impl Service {
 
     pub async fn register(&self, req: RegisterRequest) -> Result<User> {
         let req = validate::registration(req)?;
-        let hasher = self.inner.hasher.clone();
-        let password = req.password;
-        let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await
-            .map_err(|e| ApiError::Internal(format!("hashing task failed: {e}")))??;
+        let hash = self.inner.hasher.hash(req.password).await?;
         let user = sqlx::query_as!(
             User,
             "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
@@ -138,11 +140,8 @@ impl Service {
         let row = sqlx::query!("SELECT id, password_hash FROM users WHERE email = $1", email)
             .fetch_optional(&self.inner.pool)
             .await?;
-        let hasher = self.inner.hasher.clone();
         let (id, hash) = row.map(|r| (r.id, r.password_hash)).unzip();
-        let verified = tokio::task::spawn_blocking(move || hasher.verify(&req.password, hash.as_deref()))
-            .await
-            .map_err(|e| ApiError::Internal(format!("verifying task failed: {e}")))?;
+        let verified = self.inner.hasher.verify(req.password, hash).await?;
         match id {
             Some(id) if verified => {
                 Ok(TokenResponse { token: self.inner.jwt.issue(id)?, token_type: "Bearer", expires_in: TOKEN_TTL_SECS })
