@@ -192,6 +192,79 @@ fn ctrl_c_stops_everything_and_keeps_the_partial_results() {
     }
 }
 
+/// Waits (bounded) for `child` to exit and returns its exit code.
+fn exit_code_within(child: &mut std::process::Child, within: Duration, what: &str) -> Option<i32> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code();
+        }
+        assert!(Instant::now() < deadline, "taskbench did not stop within {within:?} of {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Postgres stops while a run measures: the run is recorded as failed with the reason, what it
+/// measured is kept, the whole run ends as incomplete (exit 1), and nothing is left running.
+#[test]
+fn a_database_that_dies_mid_run_fails_the_run_with_the_reason_and_leaves_nothing_running() {
+    use taskbench_provision::{Postgres, ProvisionOptions};
+    let mut postgres = Postgres::start_local(&ProvisionOptions { durable: false }).expect("a local cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    let marker = format!("TASKBENCH_TEST_MARKER={:x}", std::process::id() as u64 * 7907 + 29);
+    let (key, value) = marker.split_once('=').expect("k=v");
+    let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
+    let db = format!("url:{}", postgres.url());
+    let mut child = taskbench_run(
+        &out,
+        &["--db", &db, "--scenario", "smoke", "--duration", "6s", "--warmup", "500ms", "--repeats", "1"],
+    )
+    .env(key, value)
+    .stdout(Stdio::null())
+    .stderr(stderr)
+    .spawn()
+    .expect("taskbench starts");
+
+    let measuring = out.join("logs/smoke-axum-1-loadgen.log");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !measuring.exists() {
+        assert!(Instant::now() < deadline, "the first run never started");
+        assert!(child.try_wait().expect("try_wait").is_none(), "taskbench exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    postgres.interrupt().expect("Postgres stopped");
+
+    let code = exit_code_within(&mut child, Duration::from_secs(90), "the database going away");
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    assert_eq!(code, Some(1), "a run that lost its database exits 1; stderr:\n{stderr}");
+    let results = results_json(&out);
+    assert!(
+        results["incomplete"].as_str().is_some_and(|s| s.contains("database became unavailable")),
+        "{}",
+        results["incomplete"]
+    );
+    let run = &results["scenarios"][0]["runs"][0];
+    assert!(
+        run["error"].as_str().is_some_and(|e| e.starts_with("database: unreachable at the end of the run")),
+        "the run says why it failed: {}",
+        run["error"]
+    );
+    assert!(run["load"]["total"]["requests"].as_u64().unwrap_or(0) > 50, "what was measured is kept: {run}");
+    assert_eq!(results["scenarios"][0]["runs"].as_array().map(Vec::len), Some(1), "no run after the loss");
+    assert!(out.join("report.md").is_file(), "the report of the partial run is written");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = processes_with(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes left running after the database died: {left:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn bad_input_is_refused_before_anything_starts() {
     let dir = tempfile::tempdir().expect("tempdir");

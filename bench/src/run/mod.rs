@@ -267,11 +267,12 @@ pub async fn run(args: RunArgs) -> ExitCode {
         tracing::warn!(%profile, "the servers are not optimised (`server` profile) builds: numbers will not represent the frameworks");
     }
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    // SIGTERM (a CI job's timeout, `kill`) is the same request as Ctrl-C: stop, keep what was
+    // measured, write the report.
     let on_ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!("interrupted: stopping the current run, keeping what was measured");
-            let _ = interrupt_tx.send(true);
-        }
+        taskbench_lifecycle::shutdown_signal().await;
+        tracing::warn!("interrupted: stopping the current run, keeping what was measured");
+        let _ = interrupt_tx.send(true);
     });
     tracing::info!(choice = %plan.db, "provisioning Postgres");
     let pg = match Postgres::provision(&plan.db, &ProvisionOptions::default()).await {
@@ -454,6 +455,9 @@ struct Runner<'a> {
     progress: Progress,
 }
 
+/// Why a run that was asked to stop is incomplete.
+const INTERRUPTED: &str = "interrupted (SIGINT or SIGTERM)";
+
 fn interrupted(rx: &tokio::sync::watch::Receiver<bool>) -> bool {
     *rx.borrow()
 }
@@ -495,7 +499,7 @@ impl Runner<'_> {
             }
             if interrupted(&interrupt) {
                 let _ = self.pg.drop_database(&template).await;
-                return Some("interrupted (Ctrl-C)".into());
+                return Some(INTERRUPTED.into());
             }
             for repeat in 1..=self.plan.repeats {
                 for (position, framework) in order(&self.plan.frameworks, repeat).iter().enumerate() {
@@ -512,7 +516,7 @@ impl Runner<'_> {
                     }
                     if interrupted(&interrupt) {
                         let _ = self.pg.drop_database(&template).await;
-                        return Some("interrupted (Ctrl-C)".into());
+                        return Some(INTERRUPTED.into());
                     }
                     if db_lost {
                         return Some("the database became unavailable".into());
@@ -595,6 +599,13 @@ impl Runner<'_> {
         match self.measure(path, scenario, &url, framework, &logs, &stem, interrupt, &mut record).await {
             Ok(()) => {}
             Err(e) => record.error = Some(e),
+        }
+        // A database that went away during the run made its errors, not the server: say so on
+        // the run (what it measured is kept, and left out of the medians) and stop there.
+        if let Err(e) = self.pg.server_version().await {
+            let measured = record.error.take().map_or_else(String::new, |e| format!("; the run itself: {e}"));
+            record.error = Some(format!("database: unreachable at the end of the run ({e}){measured}"));
+            return record;
         }
         if let Err(e) = self.pg.drop_database(db).await {
             tracing::warn!(error = %e, "dropping the run's database");

@@ -172,6 +172,8 @@ pub enum ProvisionError {
     InvalidDatabaseName(String),
     #[error("{context}: {source}")]
     Sql { context: String, source: sqlx::Error },
+    #[error("not supported here: {0}")]
+    Unsupported(&'static str),
 }
 
 /// A PostgreSQL server, and ownership of whatever was started to provide it.
@@ -238,6 +240,25 @@ impl Postgres {
             Guard::Local(cluster) => Some(cluster.pid()),
             Guard::Docker(guard) => guard.postmaster(),
             Guard::None => None,
+        }
+    }
+
+    /// An outage, for tests of what a service does when its database goes away: stops the local
+    /// cluster's server (fast shutdown, as `pg_ctl stop -m fast`) and keeps it down, data kept,
+    /// until [`Postgres::resume`]. Only for a cluster we started locally.
+    pub fn interrupt(&mut self) -> Result<(), ProvisionError> {
+        match &mut self.guard {
+            Guard::Local(cluster) => cluster.interrupt(),
+            Guard::Docker(_) | Guard::None => Err(ProvisionError::Unsupported("an outage needs a local cluster")),
+        }
+    }
+
+    /// Ends an outage: the server starts again on the same port with the same data; returns once
+    /// it accepts logins.
+    pub fn resume(&mut self) -> Result<(), ProvisionError> {
+        match &mut self.guard {
+            Guard::Local(cluster) => cluster.resume(),
+            Guard::Docker(_) | Guard::None => Err(ProvisionError::Unsupported("an outage needs a local cluster")),
         }
     }
 

@@ -26,34 +26,51 @@ const PORT_TAKEN: &str = "could not bind";
 
 /// Runs as `sh -c SUPERVISOR taskbench-pg-supervisor ROOT POSTGRES ARGS...`. Its stdin is a pipe
 /// whose only writer is our process, so EOF means we closed it or died, however we died. Then a
-/// watcher stops postgres (SIGINT = fast shutdown, SIGQUIT after 5 s, SIGKILL after 10 s) until
-/// ROOT/postgres.exit says it is gone; the main shell reaps it, waits for EOF and the watcher, and
-/// removes ROOT. If postgres dies on its own, ROOT (with the log) stays until EOF. The watcher
-/// checks that file before each signal so that it never signals a reaped (reusable) pid, and ends
-/// by itself so that no stray `sleep` outlives the supervisor. HUP/INT are ignored so that
-/// terminal signals cannot skip the cleanup. The pipe goes to the watcher as fd 3 because dash
-/// points a background job's stdin at /dev/null before applying `<&0`.
+/// watcher marks ROOT/stopping and stops postgres (SIGINT = fast shutdown, SIGQUIT after 5 s,
+/// SIGKILL after 10 s) until ROOT/postgres.exit says it is gone; the main shell reaps it, waits
+/// for EOF and the watcher, and removes ROOT. If postgres dies on its own, ROOT (with the log)
+/// stays until EOF. The watcher reads the pid from ROOT/postgres.pid, which the main shell empties
+/// as soon as it has reaped that process, and checks ROOT/postgres.exit before each signal, so that
+/// it never signals a reaped (reusable) pid; it ends by itself so that no stray `sleep` outlives
+/// the supervisor. HUP/INT are ignored so that terminal signals cannot skip the cleanup. The pipe
+/// goes to the watcher as fd 3 because dash points a background job's stdin at /dev/null before
+/// applying `<&0`.
+///
+/// An outage (`Postgres::interrupt`/`resume`): while ROOT/outage exists, a postgres that exits is
+/// not the end; the main shell marks ROOT/postgres.down, waits for ROOT/outage to go (or for the
+/// stop), and starts postgres again with the same arguments, so on the same port and data.
 const SUPERVISOR: &str = r#"trap '' HUP INT
 root=$1
 shift
 [ -n "$root" ] || exit 2
 exec 2>>"$root/server.log" 3<&0
-"$@" </dev/null >>"$root/server.log" 2>&1 3<&- &
-pg=$!
-echo "$pg" >"$root/postgres.pid"
 {
   while read -r line; do :; done
+  : >"$root/stopping"
   i=0
   until [ -e "$root/postgres.exit" ]; do
     if [ "$i" -lt 25 ]; then sig=INT; elif [ "$i" -lt 50 ]; then sig=QUIT; else sig=KILL; fi
-    kill -s "$sig" "$pg"
+    pg=$(cat "$root/postgres.pid" 2>/dev/null)
+    [ -z "$pg" ] || kill -s "$sig" "$pg"
     i=$((i + 1))
     sleep 0.2
   done
 } <&3 >/dev/null 2>&1 &
 watcher=$!
-wait "$pg"
-echo "$?" >"$root/postgres.exit"
+while :; do
+  "$@" </dev/null >>"$root/server.log" 2>&1 3<&- &
+  pg=$!
+  echo "$pg" >"$root/postgres.pid"
+  wait "$pg"
+  status=$?
+  [ -e "$root/outage" ] && [ ! -e "$root/stopping" ] || break
+  : >"$root/postgres.pid"
+  : >"$root/postgres.down"
+  while [ -e "$root/outage" ] && [ ! -e "$root/stopping" ]; do sleep 0.05; done
+  [ ! -e "$root/stopping" ] || break
+  rm -f "$root/postgres.down"
+done
+echo "$status" >"$root/postgres.exit"
 while read -r line; do :; done
 wait "$watcher"
 rm -rf "$root"
@@ -165,6 +182,53 @@ impl LocalCluster {
     pub(super) fn pid(&self) -> u32 {
         self.pid
     }
+
+    /// Stops the server (fast shutdown) and keeps it down, data kept, until [`Self::resume`].
+    pub(super) fn interrupt(&mut self) -> Result<(), ProvisionError> {
+        fs::write(self.root.join("outage"), b"").map_err(|e| io_error("marking an outage", e))?;
+        let pid = Pid::from_raw(i32::try_from(self.pid).unwrap_or_default());
+        nix::sys::signal::kill(pid, Signal::SIGINT)
+            .map_err(|e| io_error("stopping postgres for an outage", std::io::Error::from(e)))?;
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while !self.root.join("postgres.down").exists() {
+            if self.root.join("postgres.exit").exists() || Instant::now() >= deadline {
+                return Err(ProvisionError::LocalStart {
+                    message: "postgres did not go down for the outage".into(),
+                    log_tail: log_tail(&self.root.join("server.log")),
+                });
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Ends an outage: the supervisor starts postgres again on the same port and data; returns
+    /// once it accepts logins.
+    pub(super) fn resume(&mut self) -> Result<(), ProvisionError> {
+        fs::remove_file(self.root.join("outage")).map_err(|e| io_error("ending the outage", e))?;
+        let old = self.pid;
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        // The new postmaster's pid, once the supervisor has written it.
+        while self.root.join("postgres.down").exists() || read_pid(&self.root).is_none_or(|p| p == old) {
+            if Instant::now() >= deadline {
+                return Err(ProvisionError::LocalStart {
+                    message: "postgres was not started again after the outage".into(),
+                    log_tail: log_tail(&self.root.join("server.log")),
+                });
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.pid = 0;
+        wait_ready(self).map_err(|message| ProvisionError::LocalStart {
+            message,
+            log_tail: log_tail(&self.root.join("server.log")),
+        })
+    }
+}
+
+/// The pid in ROOT/postgres.pid once fully written (empty while postgres is down).
+fn read_pid(root: &Path) -> Option<u32> {
+    fs::read_to_string(root.join("postgres.pid")).ok().filter(|s| s.ends_with('\n')).and_then(|p| p.trim().parse().ok())
 }
 
 impl Drop for LocalCluster {
@@ -294,7 +358,7 @@ fn wait_ready(cluster: &mut LocalCluster) -> Result<(), String> {
     let read = |name: &str| fs::read_to_string(root.join(name)).ok().filter(|s| s.ends_with('\n'));
     loop {
         if cluster.pid == 0 {
-            cluster.pid = read("postgres.pid").and_then(|p| p.trim().parse().ok()).unwrap_or(0);
+            cluster.pid = read_pid(&root).unwrap_or(0);
         }
         if cluster.pid != 0 && pidfile_says_ready(&root.join("data"), cluster.pid) && accepts_connections(port) {
             return Ok(());
