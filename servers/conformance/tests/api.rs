@@ -338,3 +338,54 @@ async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
         assert!(served.starts_with("HTTP/1.1 200") && served.contains("Hello, World!"), "{name}: {served}");
     }
 }
+
+/// The OpenAPI document states the servers' text rules exactly: for each candidate, the
+/// document's schema accepts it if and only if the shared validation does (trimmed lengths with
+/// Rust's own whitespace, no U+0000), checked with a JSON Schema validator (ECMA-262 regexes).
+#[test]
+fn the_document_states_the_text_rules_the_servers_enforce() {
+    use taskbench_data::model::{NewTask, RegisterRequest};
+    use taskbench_data::{openapi, validate};
+
+    let doc: Value = serde_json::from_slice(openapi::document()).expect("the document is JSON");
+    let schema_of = |name: &str| {
+        let root = json!({"$ref": format!("#/components/schemas/{name}"), "components": doc["components"]});
+        jsonschema::options().should_validate_formats(true).build(&root).expect("a valid schema")
+    };
+    let (tasks, registrations) = (schema_of("NewTask"), schema_of("RegisterRequest"));
+    let long = |n: usize, c: char| std::iter::repeat_n(c, n).collect::<String>();
+    let candidates = [
+        "a".to_owned(),
+        " a ".into(),
+        String::new(),
+        "   ".into(),
+        "\u{3000}\u{2028}\u{85}".into(),
+        "\u{1c}".into(),
+        "\u{feff}".into(),
+        "a\0".into(),
+        "\0".into(),
+        "a\nb".into(),
+        "\t x \t".into(),
+        long(100, 'é'),
+        format!(" {} ", long(100, 'n')),
+        long(101, 'n'),
+        long(200, 'x'),
+        format!("\u{a0}{}\u{a0}", long(200, 'x')),
+        long(201, 'x'),
+        format!("x{}y", long(198, '\u{2028}')),
+    ];
+    for text in &candidates {
+        let task = NewTask { title: text.clone(), description: None, priority: None, due_at: None };
+        let documented = tasks.is_valid(&json!({"title": text}));
+        assert_eq!(documented, validate::new_task(task).is_ok(), "title {text:?}: the document says {documented}");
+        let registration =
+            RegisterRequest { email: "a@b.example".into(), password: "password1".into(), name: text.clone() };
+        let documented =
+            registrations.is_valid(&json!({"email": "a@b.example", "password": "password1", "name": text}));
+        assert_eq!(
+            documented,
+            validate::registration(registration).is_ok(),
+            "name {text:?}: the document says {documented}"
+        );
+    }
+}

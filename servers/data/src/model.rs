@@ -63,11 +63,18 @@ impl Task {
     }
 }
 
+// The document states the rules of `validate::registration`; the name's pattern (1 to 100
+// characters once trimmed) is set where the document is built (`openapi.rs`), from the same
+// definition of whitespace as the check.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// Stored trimmed and lower-cased.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// 1 to 100 characters once surrounding whitespace is trimmed.
     pub name: String,
 }
 
@@ -90,8 +97,10 @@ pub struct TokenResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
+    /// 1 to 200 characters once surrounding whitespace is trimmed.
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     pub priority: Option<TaskPriority>,
@@ -104,18 +113,20 @@ pub struct NewTask {
 /// there cannot be read, so it is a 400); `description` and `due_at` may be `null`, which clears.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct TaskPatch {
+    /// 1 to 200 characters once surrounding whitespace is trimmed.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<TaskStatus>)]
+    #[schema(value_type = TaskStatus)]
     pub status: Option<TaskStatus>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<TaskPriority>)]
+    #[schema(value_type = TaskPriority)]
     pub priority: Option<TaskPriority>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = DateTime)]

@@ -7,6 +7,8 @@
 
 use std::sync::LazyLock;
 
+use serde_json::{Value, json};
+
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,6 +17,7 @@ use crate::model::{
     HealthResponse, LoginRequest, MessageResponse, NewTask, RegisterRequest, Task, TaskPatch, TaskPriority, TaskStatus,
     TokenResponse, User,
 };
+use crate::validate;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,11 +44,67 @@ impl Modify for BearerAuth {
 }
 
 static DOCUMENT: LazyLock<Vec<u8>> = LazyLock::new(|| {
-    ApiDoc::openapi().to_pretty_json().map(String::into_bytes).unwrap_or_else(|e| {
+    let built = serde_json::to_value(ApiDoc::openapi()).and_then(|mut doc| {
+        as_strict_as_the_servers(&mut doc);
+        serde_json::to_vec_pretty(&doc)
+    });
+    built.unwrap_or_else(|e| {
         tracing::error!(error = %e, "serializing the OpenAPI document failed");
         Vec::new()
     })
 });
+
+/// What the derive cannot say, added to the generated document so that it states every rule the
+/// servers enforce (a client generated from it, or schemathesis, sends nothing the servers
+/// refuse and expects nothing they do not send):
+/// - "1 to N characters once trimmed" as patterns built from the check's own whitespace, and
+///   no U+0000 in stored text;
+/// - an empty query value (`?status=`, `?limit=`) means "not given" (README's decisions);
+/// - the headers that come with errors: `retry-after` on every 503 an `ApiError` makes (not
+///   `/health`'s, which is its own body), `www-authenticate` on every 401.
+fn as_strict_as_the_servers(doc: &mut Value) {
+    let schemas = &mut doc["components"]["schemas"];
+    for (schema, field, max) in
+        [("RegisterRequest", "name", 100), ("NewTask", "title", 200), ("TaskPatch", "title", 200)]
+    {
+        schemas[schema]["properties"][field]["pattern"] = json!(validate::trimmed_length_pattern(max));
+    }
+    for schema in ["NewTask", "TaskPatch"] {
+        schemas[schema]["properties"]["description"]["pattern"] = json!(validate::NO_NUL_PATTERN);
+    }
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(operations) = item.as_object_mut() else { continue };
+        for operation in operations.values_mut() {
+            let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
+            for parameter in parameters.into_iter().flatten() {
+                if parameter["in"] == "query" {
+                    let named = parameter["schema"].take();
+                    parameter["schema"] = json!({"anyOf": [named, {"const": ""}]});
+                    parameter["description"] = json!(format!(
+                        "{}; empty means not given",
+                        parameter["description"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+            let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            if path != "/health"
+                && let Some(unavailable) = responses.get_mut("503")
+            {
+                unavailable["headers"]["retry-after"] = json!({
+                    "description": "Seconds to wait before trying again: the server kept a bound (database pool, \
+                                    hashing slots, handling time)",
+                    "required": true,
+                    "schema": {"type": "integer", "minimum": 1},
+                });
+            }
+            if let Some(unauthorized) = responses.get_mut("401") {
+                unauthorized["headers"]["www-authenticate"] =
+                    json!({"required": true, "schema": {"type": "string", "const": "Bearer"}});
+            }
+        }
+    }
+}
 
 /// The serialized document (built on first use, then shared).
 pub fn document() -> &'static [u8] {

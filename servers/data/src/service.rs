@@ -137,9 +137,14 @@ impl Service {
 
     pub async fn login(&self, req: LoginRequest) -> Result<TokenResponse> {
         let email = req.email.trim().to_lowercase();
-        let row = sqlx::query!("SELECT id, password_hash FROM users WHERE email = $1", email)
-            .fetch_optional(&self.inner.pool)
-            .await?;
+        // No registered email holds U+0000 (nor could PostgreSQL compare one): an unknown user.
+        let row = if email.contains('\0') {
+            None
+        } else {
+            sqlx::query!("SELECT id, password_hash FROM users WHERE email = $1", email)
+                .fetch_optional(&self.inner.pool)
+                .await?
+        };
         let (id, hash) = row.map(|r| (r.id, r.password_hash)).unzip();
         let verified = self.inner.hasher.verify(req.password, hash).await?;
         match id {

@@ -7,6 +7,11 @@ use crate::model::{ListQuery, NewTask, RegisterRequest, TaskPatch};
 
 pub const TITLE_RULE: &str = "must be 1 to 200 characters";
 pub const DESCRIPTION_RULE: &str = "must be at most 2000 characters";
+/// PostgreSQL's `text` cannot hold U+0000: refused here as a 422 rather than failing in the
+/// database as a 500.
+pub const NUL_RULE: &str = "must not contain the NUL character (U+0000)";
+/// The JSON Schema `pattern` of a string without U+0000.
+pub const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
 
 /// Collects every broken rule before failing, so a client learns all of them at once.
 #[derive(Debug, Default)]
@@ -24,8 +29,43 @@ impl Rules {
     }
 }
 
+/// What `str::trim` removes (Unicode `White_Space`), as character ranges, so that the OpenAPI
+/// document can state "1 to N characters once trimmed" exactly: the `\s` of ECMA-262 (JSON
+/// Schema's regexes) and of Python (schemathesis) each differ from Rust's and from each other.
+const WHITESPACE: [(char, char); 10] = [
+    ('\t', '\r'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{A0}', '\u{A0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200A}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202F}', '\u{202F}'),
+    ('\u{205F}', '\u{205F}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// The JSON Schema `pattern` of a string that has 1 to `max` (at least 2) characters once its
+/// surrounding whitespace is trimmed, and no U+0000, as `registration`, `new_task` and
+/// `task_patch` check it.
+pub fn trimmed_length_pattern(max: usize) -> String {
+    let class: String = WHITESPACE
+        .iter()
+        .map(|&(from, to)| {
+            let escape = |c: char| format!("\\u{:04X}", u32::from(c));
+            if from == to { escape(from) } else { format!("{}-{}", escape(from), escape(to)) }
+        })
+        .collect();
+    let (space, text) = (format!("[{class}]"), format!("[^{class}\\u0000]"));
+    format!("^{space}*{text}(?:[^\\u0000]{{0,{}}}{text})?{space}*$", max - 2)
+}
+
 fn chars_between(s: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&s.chars().count())
+}
+
+fn storable(s: &str) -> bool {
+    !s.contains('\0')
 }
 
 /// A registration, normalised (email lower-cased, name trimmed) when valid.
@@ -34,12 +74,13 @@ pub fn registration(mut req: RegisterRequest) -> Result<RegisterRequest> {
     req.name = req.name.trim().to_owned();
     let mut rules = Rules::default();
     rules.check(
-        req.email.len() <= 254 && req.email.validate_email(),
+        req.email.len() <= 254 && storable(&req.email) && req.email.validate_email(),
         "email",
         "must be a valid email address of at most 254 characters",
     );
     rules.check(chars_between(&req.password, 8, 128), "password", "must be 8 to 128 characters");
     rules.check(chars_between(&req.name, 1, 100), "name", "must be 1 to 100 characters");
+    rules.check(storable(&req.name), "name", NUL_RULE);
     rules.finish()?;
     Ok(req)
 }
@@ -49,8 +90,10 @@ pub fn new_task(mut task: NewTask) -> Result<NewTask> {
     task.title = task.title.trim().to_owned();
     let mut rules = Rules::default();
     rules.check(chars_between(&task.title, 1, 200), "title", TITLE_RULE);
+    rules.check(storable(&task.title), "title", NUL_RULE);
     let description_ok = task.description.as_deref().is_none_or(|d| d.chars().count() <= 2000);
     rules.check(description_ok, "description", DESCRIPTION_RULE);
+    rules.check(task.description.as_deref().is_none_or(storable), "description", NUL_RULE);
     rules.finish()?;
     Ok(task)
 }
@@ -68,9 +111,10 @@ pub fn task_patch(mut patch: TaskPatch) -> Result<TaskPatch> {
     }
     let mut rules = Rules::default();
     rules.check(patch.title.as_deref().is_none_or(|t| chars_between(t, 1, 200)), "title", TITLE_RULE);
-    let description_ok =
-        patch.description.as_ref().and_then(Option::as_deref).is_none_or(|d| d.chars().count() <= 2000);
-    rules.check(description_ok, "description", DESCRIPTION_RULE);
+    rules.check(patch.title.as_deref().is_none_or(storable), "title", NUL_RULE);
+    let description = patch.description.as_ref().and_then(Option::as_deref);
+    rules.check(description.is_none_or(|d| d.chars().count() <= 2000), "description", DESCRIPTION_RULE);
+    rules.check(description.is_none_or(storable), "description", NUL_RULE);
     rules.finish()?;
     Ok(patch)
 }
@@ -98,6 +142,28 @@ mod tests {
             panic!("expected a validation error");
         };
         assert_eq!(fields.keys().copied().collect::<Vec<_>>(), ["email", "name", "password"]);
+    }
+
+    #[test]
+    fn the_whitespace_ranges_are_what_trim_removes() {
+        let listed = |c: char| WHITESPACE.iter().any(|&(from, to)| (from..=to).contains(&c));
+        let differ: Vec<char> = (char::MIN..=char::MAX).filter(|&c| c.is_whitespace() != listed(c)).collect();
+        assert!(differ.is_empty(), "whitespace not listed, or listed and not whitespace: {differ:?}");
+        let pattern = trimmed_length_pattern(200);
+        assert!(pattern.starts_with(r"^[\u0009-\u000D\u0020\u0085"), "{pattern}");
+        assert!(pattern.contains(r"(?:[^\u0000]{0,198}[^"), "{pattern}");
+    }
+
+    #[test]
+    fn nul_is_refused_in_stored_text_as_a_422() {
+        let task = NewTask { title: "a\0b".into(), description: Some("\0".into()), priority: None, due_at: None };
+        let Err(ApiError::Validation(fields)) = new_task(task) else { panic!("expected a validation error") };
+        assert_eq!(fields.get("title").map(String::as_str), Some(NUL_RULE));
+        assert_eq!(fields.get("description").map(String::as_str), Some(NUL_RULE));
+        let Err(ApiError::Validation(fields)) = registration(reg("a@b.example", "password1", "x\0")) else {
+            panic!("expected a validation error")
+        };
+        assert_eq!(fields.keys().copied().collect::<Vec<_>>(), ["name"]);
     }
 
     #[test]
