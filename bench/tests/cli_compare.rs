@@ -175,7 +175,7 @@ fn unreadable_or_incomparable_inputs_exit_2_and_say_why() {
     let out = compare(&[&future, &base], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("has schema_version 99; this taskbench reads versions 3 to 4"),
+        text(&out.stderr).contains("has schema_version 99; this taskbench reads versions 3 to 5"),
         "{}",
         text(&out.stderr)
     );

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::Request;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -74,7 +74,25 @@ impl Reply {
     }
 }
 
-/// Sends `req` and reads the whole response, bounded by `timeout`.
+/// The most of one response body the generator reads. The API's largest answers (a page of 100
+/// tasks, the OpenAPI document, /metrics) are tens of KiB; a server that sends more is broken,
+/// and reading on would let it grow the generator's memory without bound.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// What a failed request (no response head) counts as: a head that does not parse is the
+/// server's protocol error; anything else (refused, reset, closed early) is a connection failure.
+fn request_error(error: &hyper_util::client::legacy::Error) -> ErrorKind {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_parse) {
+            return ErrorKind::Protocol;
+        }
+        source = cause.source();
+    }
+    ErrorKind::Connect
+}
+
+/// Sends `req` and reads the whole response (up to `MAX_RESPONSE_BYTES`), bounded by `timeout`.
 pub async fn send(client: &HttpClient, target: &Target, req: &ApiRequest, timeout: Duration) -> Reply {
     let mut builder = Request::builder()
         .method(req.method)
@@ -92,10 +110,16 @@ pub async fn send(client: &HttpClient, target: &Target, req: &ApiRequest, timeou
     };
     let Ok(request) = builder.body(body) else { return Reply::Failed(ErrorKind::Connect) };
     let exchange = async {
-        let response = client.request(request).await.map_err(|_| ErrorKind::Connect)?;
+        let response = client.request(request).await.map_err(|e| request_error(&e))?;
         let status = response.status().as_u16();
-        let body = response.into_body().collect().await.map_err(|_| ErrorKind::Body)?.to_bytes();
-        Ok::<_, ErrorKind>(Reply::Answer { status, body })
+        let declared = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > MAX_RESPONSE_BYTES as u64) {
+            return Err(ErrorKind::TooLarge);
+        }
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect().await.map_err(|e| {
+            if e.downcast_ref::<LengthLimitError>().is_some() { ErrorKind::TooLarge } else { ErrorKind::Body }
+        })?;
+        Ok::<_, ErrorKind>(Reply::Answer { status, body: body.to_bytes() })
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(reply)) => reply,

@@ -24,7 +24,7 @@ use taskbench_results::LoadResult;
 /// Version 4: saturation searches (`model = "search"`): a run's `load.search` holds every step,
 /// its `steps` the resources of each step, and the summary each framework's
 /// `max_sustainable_rps`; the figures of a search run are those of its step at that maximum.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest version this build reads: version 4 only added optional fields to version 3.
 pub const OLDEST_READABLE: u32 = 3;
 

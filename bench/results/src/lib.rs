@@ -40,10 +40,15 @@ pub enum ErrorKind {
     UnexpectedStatus,
     /// No answer within the scenario's request timeout.
     Timeout,
-    /// The connection could not be made or broke before an answer.
+    /// The connection could not be made, or was closed or reset before an answer.
     Connect,
     /// The answer could not be read.
     Body,
+    /// The answer was not HTTP (a response head that does not parse).
+    Protocol,
+    /// The answer's body was larger than the generator reads (`MAX_RESPONSE_BYTES`, 1 MiB): it
+    /// stopped reading there, so that a broken server cannot make it hold gigabytes.
+    TooLarge,
     /// Open model: never sent, because every in-flight slot was busy and the backlog was full
     /// (the server fell behind the schedule). Its latency runs from the intended send to the drop.
     Dropped,
