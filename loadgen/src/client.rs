@@ -10,7 +10,7 @@ use hyper::Request;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::LoadError;
 use crate::ops::{ApiRequest, SEED_PASSWORD, seed_email};
@@ -51,8 +51,18 @@ pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 pub fn http_client(max_idle_per_host: usize) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(max_idle_per_host).build(connector)
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(max_idle_per_host)
+        // Both servers close a keep-alive connection idle for their header timeout (5 s by
+        // default; at least 1 s): drop idle connections well before, so that a request is never
+        // sent into one the server is closing (it would count as a connection failure).
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(connector)
 }
+
+/// How long an idle pooled connection is kept: under the servers' least idle bound (1 s).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// What came back: the status and body, or why there is none.
 #[derive(Debug)]

@@ -38,9 +38,10 @@ start_postgres() {
     DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
-# start_server FRAMEWORK CPU: sets server_pid and url.
+# start_server FRAMEWORK CPU: sets server_pid and url. SERVER_DIR (default target/server) is where
+# the binaries are, to measure another build of the servers with the same script.
 start_server() {
-    taskset -c "$2" "target/server/taskbench-$1" --addr 127.0.0.1:0 --database-url "$DATABASE_URL" --workers 1 \
+    taskset -c "$2" "${SERVER_DIR:-target/server}/taskbench-$1" --addr 127.0.0.1:0 --database-url "$DATABASE_URL" --workers 1 \
         >"$work/server.out" 2>"$work/server.err" &
     server_pid=$!
     for _ in $(seq 100); do grep -q '^listening on' "$work/server.out" 2>/dev/null && break; sleep 0.1; done
@@ -50,10 +51,14 @@ start_server() {
 
 # Everything both measuring scripts start with: wrk (from Debian's packages when missing), the
 # build, a throw-away cluster, and the Axum server pinned to SERVER_CPU; defines on_loadgen.
-prepare_axum_target() {
+ensure_wrk() {
     if ! command -v wrk >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
     fi
+}
+
+prepare_axum_target() {
+    ensure_wrk
     build_like_run
     start_postgres
     start_server axum "$SERVER_CPU"

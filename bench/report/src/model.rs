@@ -24,8 +24,11 @@ use taskbench_results::LoadResult;
 /// Version 4: saturation searches (`model = "search"`): a run's `load.search` holds every step,
 /// its `steps` the resources of each step, and the summary each framework's
 /// `max_sustainable_rps`; the figures of a search run are those of its step at that maximum.
+///
+/// Version 5: two error kinds, `protocol` (a response head that is not HTTP, counted as
+/// `connect` before) and `too_large` (a body over the generator's 1 MiB cap).
 pub const SCHEMA_VERSION: u32 = 5;
-/// The oldest version this build reads: version 4 only added optional fields to version 3.
+/// The oldest version this build reads: versions 4 and 5 only added fields and kinds to version 3.
 pub const OLDEST_READABLE: u32 = 3;
 
 /// One `taskbench run`.

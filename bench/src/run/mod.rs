@@ -269,8 +269,9 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     // SIGTERM (a CI job's timeout, `kill`) is the same request as Ctrl-C: stop, keep what was
     // measured, write the report.
+    let signalled = taskbench_lifecycle::shutdown_signal_now();
     let on_ctrl_c = tokio::spawn(async move {
-        taskbench_lifecycle::shutdown_signal().await;
+        signalled.await;
         tracing::warn!("interrupted: stopping the current run, keeping what was measured");
         let _ = interrupt_tx.send(true);
     });
@@ -330,6 +331,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let stopped = runner.all(interrupt).await;
     runner.progress.bar.finish_and_clear();
     on_ctrl_c.abort();
+    tracing::info!("writing results.json and rendering the report");
     results.finished_at = Some(now());
     results.incomplete = stopped;
     for s in &mut results.scenarios {
@@ -600,9 +602,15 @@ impl Runner<'_> {
             Ok(()) => {}
             Err(e) => record.error = Some(e),
         }
-        // A database that went away during the run made its errors, not the server: say so on
-        // the run (what it measured is kept, and left out of the medians) and stop there.
-        if let Err(e) = self.pg.server_version().await {
+        // A database that is gone at the end of the run made (some of) its errors, not the
+        // server: say so on the run (what it measured is kept, and left out of the medians) and
+        // stop there. Bounded, so that a database host that stopped answering cannot stall it.
+        let reachable = match tokio::time::timeout(Duration::from_secs(5), self.pg.server_version()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 5 s".to_owned()),
+        };
+        if let Err(e) = reachable {
             let measured = record.error.take().map_or_else(String::new, |e| format!("; the run itself: {e}"));
             record.error = Some(format!("database: unreachable at the end of the run ({e}){measured}"));
             return record;

@@ -45,7 +45,6 @@ async fn both_servers_answer_503_while_postgres_is_down_and_recover_without_a_re
         apps.push((app, token, task["id"].as_str().expect("id").to_owned()));
     }
 
-    let port = postgres.url().rsplit(':').next().map(str::to_owned);
     let mut postgres = tokio::task::spawn_blocking(move || postgres.interrupt().map(|()| postgres))
         .await
         .expect("outage task")
@@ -76,7 +75,6 @@ async fn both_servers_answer_503_while_postgres_is_down_and_recover_without_a_re
         .await
         .expect("resume task")
         .expect("postgres back");
-    assert_eq!(postgres.url().rsplit(':').next().map(str::to_owned), port, "the same port");
 
     for (app, token, id) in &apps {
         let name = app.framework.name();

@@ -39,11 +39,13 @@ pub struct HashLimits {
 }
 
 impl HashLimits {
-    /// One hash per CPU this process may run on (which honours `taskset`), waiting up to 2 s,
-    /// the database pool's default acquire timeout: both are "the server is saturated" bounds.
+    /// The default wait, the same as the database pool's default acquire timeout: both are "the
+    /// server is saturated" bounds.
+    pub const DEFAULT_WAIT_MS: u64 = crate::config::DEFAULT_POOL_ACQUIRE_TIMEOUT_MS;
+
+    /// One hash per CPU this process may run on (which honours `taskset`), the default wait.
     pub fn for_this_machine() -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        Self { concurrency: cpus, wait: Duration::from_secs(2) }
+        Self { concurrency: crate::config::usable_cpus(), wait: Duration::from_millis(Self::DEFAULT_WAIT_MS) }
     }
 }
 

@@ -19,7 +19,7 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 16)]
     pub pool_size: u32,
     /// How long a request waits for a pooled connection before answering 503.
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    #[arg(long, default_value_t = DEFAULT_POOL_ACQUIRE_TIMEOUT_MS, value_name = "MS")]
     pub pool_acquire_timeout_ms: u64,
     /// HS256 secret for bearer tokens (at least 32 bytes). Unset: a random one per process.
     #[arg(long, env = "TASKBENCH_JWT_SECRET", hide_env_values = true)]
@@ -39,7 +39,7 @@ pub struct ServerArgs {
     pub hash_concurrency: Option<u32>,
     /// How long a register or login waits for a hashing slot before answering 503 with
     /// `retry-after` (0: it never waits).
-    #[arg(long, env = "TASKBENCH_HASH_WAIT_MS", default_value_t = 2000, value_name = "MS")]
+    #[arg(long, env = "TASKBENCH_HASH_WAIT_MS", default_value_t = HashLimits::DEFAULT_WAIT_MS, value_name = "MS")]
     pub hash_wait_ms: u64,
     /// Allowed CORS origin, or `*`.
     #[arg(long, env = "TASKBENCH_CORS_ORIGIN", default_value = "*")]
@@ -128,10 +128,17 @@ impl ServerArgs {
     /// Worker threads to run: the flag, else the CPUs this process may use (which honours
     /// `taskset`, so a pinned server sizes itself to its cores).
     pub fn worker_threads(&self) -> usize {
-        self.workers
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+        self.workers.filter(|&n| n > 0).unwrap_or_else(usable_cpus)
     }
+}
+
+/// The pool's default acquire timeout, in milliseconds (also the default wait for a hashing slot).
+pub const DEFAULT_POOL_ACQUIRE_TIMEOUT_MS: u64 = 2000;
+
+/// The CPUs this process may run on (which honours `taskset`): the default worker threads and
+/// hashing slots.
+pub fn usable_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 impl ServiceConfig {

@@ -49,6 +49,7 @@ const WHITESPACE: [(char, char); 10] = [
 /// surrounding whitespace is trimmed, and no U+0000, as `registration`, `new_task` and
 /// `task_patch` check it.
 pub fn trimmed_length_pattern(max: usize) -> String {
+    assert!(max >= 2, "a trimmed-length pattern needs a maximum of at least 2, got {max}");
     let class: String = WHITESPACE
         .iter()
         .map(|&(from, to)| {
@@ -74,7 +75,7 @@ pub fn registration(mut req: RegisterRequest) -> Result<RegisterRequest> {
     req.name = req.name.trim().to_owned();
     let mut rules = Rules::default();
     rules.check(
-        req.email.len() <= 254 && storable(&req.email) && req.email.validate_email(),
+        req.email.chars().count() <= 254 && storable(&req.email) && req.email.validate_email(),
         "email",
         "must be a valid email address of at most 254 characters",
     );

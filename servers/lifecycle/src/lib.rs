@@ -22,15 +22,25 @@ pub fn announce(addr: std::net::SocketAddr) {
 
 /// Resolves on SIGINT or SIGTERM: both mean "stop accepting, finish in-flight requests, exit".
 pub async fn shutdown_signal() {
+    shutdown_signal_now().await;
+}
+
+/// [`shutdown_signal`] with the handlers installed when this is called, not when the future is
+/// first polled: from the moment it returns, SIGINT and SIGTERM no longer end the process, even
+/// before a spawned task runs. Needs a tokio runtime (with its signal driver) to be entered.
+pub fn shutdown_signal_now() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => tracing::info!("SIGINT received: shutting down gracefully"),
-        _ = term.recv() => tracing::info!("SIGTERM received: shutting down gracefully"),
-        () = parent_gone() => tracing::warn!("the parent process went away (stdin closed): shutting down"),
+    let handlers = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+    async move {
+        let (Ok(mut int), Ok(mut term)) = handlers else {
+            tracing::error!("cannot install signal handlers; stop the process with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT received: shutting down gracefully"),
+            _ = term.recv() => tracing::info!("SIGTERM received: shutting down gracefully"),
+            () = parent_gone() => tracing::warn!("the parent process went away (stdin closed): shutting down"),
+        }
     }
 }
 

@@ -30,9 +30,10 @@ const PORT_TAKEN: &str = "could not bind";
 /// SIGKILL after 10 s) until ROOT/postgres.exit says it is gone; the main shell reaps it, waits
 /// for EOF and the watcher, and removes ROOT. If postgres dies on its own, ROOT (with the log)
 /// stays until EOF. The watcher reads the pid from ROOT/postgres.pid, which the main shell empties
-/// as soon as it has reaped that process, and checks ROOT/postgres.exit before each signal, so that
-/// it never signals a reaped (reusable) pid; it ends by itself so that no stray `sleep` outlives
-/// the supervisor. HUP/INT are ignored so that terminal signals cannot skip the cleanup. The pipe
+/// (outage) or follows with ROOT/postgres.exit (end) right after reaping that process, and checks
+/// ROOT/postgres.exit before each signal; what remains is the moment between the reap and the
+/// next command, the same window as before outages existed, inside which the pid would also have
+/// to be reused. It ends by itself so that no stray `sleep` outlives the supervisor. HUP/INT are ignored so that terminal signals cannot skip the cleanup. The pipe
 /// goes to the watcher as fd 3 because dash points a background job's stdin at /dev/null before
 /// applying `<&0`.
 ///
