@@ -10,7 +10,7 @@
 #      answers /health, and the answers by status.
 #
 #   scripts/login-storm.sh            # CONCURRENT=1000 DURATION=10s FRAMEWORKS="axum actix"
-#   SERVER_DIR=/tmp/old scripts/login-storm.sh   # the same on other builds of the servers
+#   SERVER_DIRS="target/server /tmp/old" scripts/login-storm.sh   # A/B builds in one run, interleaved
 #
 # Needs wrk (installed from Debian's packages when missing), PostgreSQL server binaries or
 # DATABASE_URL. Builds exactly what `taskbench run` builds. Loopback only.
@@ -65,6 +65,7 @@ sed 's/(n % 2 == 0) and known or unknown/known/' "$work/login.lua" >"$work/login
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$server_pid/status" 2>/dev/null || echo 0; }
 rows=()
 for framework in $FRAMEWORKS; do
+  for SERVER_DIR in ${SERVER_DIRS:-${SERVER_DIR:-target/server}}; do
     start_server "$framework" "$SERVER_CPU"
     curl -sf -o /dev/null -H 'content-type: application/json' \
         -d '{"email":"storm@example.com","password":"correct horse","name":"Storm"}' "$url/api/v1/auth/register" \
@@ -81,15 +82,16 @@ for framework in $FRAMEWORKS; do
     later=$(kib VmRSS)
     alive=$(curl -s -o /dev/null -w '%{http_code}' "$url/health" || echo down)
     read -r ok unauth unavail other errors <<<"$(sed -n 's/^STATUS //p' "$work/storm.txt")"
-    rows+=("$framework $idle $hwm $after $later $alive ${ok:-0} ${unauth:-0} ${unavail:-0} ${other:-0} ${errors:-0} $rate")
+    rows+=("$framework:$SERVER_DIR $idle $hwm $after $later $alive ${ok:-0} ${unauth:-0} ${unavail:-0} ${other:-0} ${errors:-0} ${rate:-0}")
     kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""
+  done
 done
 
 echo "$CONCURRENT connections of logins for $DURATION, server on CPU $SERVER_CPU (1 worker), wrk on CPU $LOADGEN_CPU"
 python3 - "${rows[@]}" <<'PY'
 import sys
 mib = lambda k: f"{int(k) / 1024:.0f} MiB"
-print("| server | idle RSS | VmHWM after the storm | RSS after | RSS 5 s later | /health | 200 | 401 | 503 | other | socket errors | logins/s on 1 core |")
+print("| server (build) | idle RSS | VmHWM after the storm | RSS after | RSS 5 s later | /health | 200 | 401 | 503 | other | socket errors | logins/s on 1 core |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for row in sys.argv[1:]:
     f, idle, hwm, after, later, alive, ok, unauth, unavail, other, errors, rate = row.split()

@@ -24,25 +24,29 @@ const PORT_ATTEMPTS: u32 = 3;
 /// initdb --no-locale makes the server log in English.
 const PORT_TAKEN: &str = "could not bind";
 
-/// Runs as `sh -c SUPERVISOR taskbench-pg-supervisor ROOT POSTGRES ARGS...`. Its stdin is a pipe
-/// whose only writer is our process, so EOF means we closed it or died, however we died. Then a
-/// watcher marks ROOT/stopping and stops postgres (SIGINT = fast shutdown, SIGQUIT after 5 s,
-/// SIGKILL after 10 s) until ROOT/postgres.exit says it is gone; the main shell reaps it, waits
-/// for EOF and the watcher, and removes ROOT. If postgres dies on its own, ROOT (with the log)
+/// Runs as `sh -c SUPERVISOR taskbench-pg-supervisor ROOT INITDB POSTGRES ARGS...`, as soon as ROOT
+/// exists: it runs initdb into ROOT/data itself, so that from the first moment something owns
+/// ROOT's removal (a SIGKILL of ours during initdb used to leave the directory behind). Its stdin
+/// is a pipe whose only writer is our process, so EOF means we closed it or died, however we
+/// died. Then a watcher marks ROOT/stopping and stops postgres (SIGINT = fast shutdown, SIGQUIT
+/// after 5 s, SIGKILL after 10 s) until ROOT/postgres.exit says it is gone; the main shell reaps
+/// it (or, stopping during initdb, does not start it), waits for EOF and the watcher, and removes
+/// ROOT. If initdb fails (ROOT/initdb.failed) or postgres dies on its own, ROOT (with the log)
 /// stays until EOF. The watcher reads the pid from ROOT/postgres.pid, which the main shell empties
 /// (outage) or follows with ROOT/postgres.exit (end) right after reaping that process, and checks
 /// ROOT/postgres.exit before each signal; what remains is the moment between the reap and the
-/// next command, the same window as before outages existed, inside which the pid would also have
-/// to be reused. It ends by itself so that no stray `sleep` outlives the supervisor. HUP/INT are ignored so that terminal signals cannot skip the cleanup. The pipe
-/// goes to the watcher as fd 3 because dash points a background job's stdin at /dev/null before
-/// applying `<&0`.
+/// next command, inside which the pid would also have to be reused. It ends by itself so that no
+/// stray `sleep` outlives the supervisor. HUP/INT are ignored so that terminal signals cannot
+/// skip the cleanup. The pipe goes to the watcher as fd 3 because dash points a background job's
+/// stdin at /dev/null before applying `<&0`.
 ///
 /// An outage (`Postgres::interrupt`/`resume`): while ROOT/outage exists, a postgres that exits is
 /// not the end; the main shell marks ROOT/postgres.down, waits for ROOT/outage to go (or for the
 /// stop), and starts postgres again with the same arguments, so on the same port and data.
 const SUPERVISOR: &str = r#"trap '' HUP INT
 root=$1
-shift
+initdb=$2
+shift 2
 [ -n "$root" ] || exit 2
 exec 2>>"$root/server.log" 3<&0
 {
@@ -58,19 +62,27 @@ exec 2>>"$root/server.log" 3<&0
   done
 } <&3 >/dev/null 2>&1 &
 watcher=$!
-while :; do
-  "$@" </dev/null >>"$root/server.log" 2>&1 3<&- &
-  pg=$!
-  echo "$pg" >"$root/postgres.pid"
-  wait "$pg"
+status=0
+if "$initdb" -D "$root/data" --auth=trust -U postgres --encoding=UTF8 --no-locale --no-sync \
+    </dev/null >>"$root/server.log" 2>&1 3<&-; then
+  while [ ! -e "$root/stopping" ]; do
+    "$@" </dev/null >>"$root/server.log" 2>&1 3<&- &
+    pg=$!
+    echo "$pg" >"$root/postgres.pid"
+    wait "$pg"
+    status=$?
+    [ -e "$root/outage" ] && [ ! -e "$root/stopping" ] || break
+    : >"$root/postgres.pid"
+    : >"$root/postgres.down"
+    while [ -e "$root/outage" ] && [ ! -e "$root/stopping" ]; do sleep 0.05; done
+    [ ! -e "$root/stopping" ] || break
+    rm -f "$root/postgres.down"
+  done
+else
   status=$?
-  [ -e "$root/outage" ] && [ ! -e "$root/stopping" ] || break
-  : >"$root/postgres.pid"
-  : >"$root/postgres.down"
-  while [ -e "$root/outage" ] && [ ! -e "$root/stopping" ]; do sleep 0.05; done
-  [ ! -e "$root/stopping" ] || break
-  rm -f "$root/postgres.down"
-done
+  echo "initdb failed (exit $status)" >>"$root/server.log"
+  : >"$root/initdb.failed"
+fi
 echo "$status" >"$root/postgres.exit"
 while read -r line; do :; done
 wait "$watcher"
@@ -276,7 +288,7 @@ fn start_once(plan: &Plan, opts: &ProvisionOptions) -> Result<LocalCluster, Prov
         .prefix("taskbench-pg-")
         .tempdir_in(env::temp_dir())
         .map_err(|e| io_error("creating a temp dir", e))?;
-    initdb(plan, tmp.path())?;
+    prepare_root(plan, tmp.path())?;
     let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map_err(|e| io_error("picking a free port", e))?
@@ -301,8 +313,9 @@ fn start_once(plan: &Plan, opts: &ProvisionOptions) -> Result<LocalCluster, Prov
     Ok(cluster)
 }
 
-/// initdb as the server user into ROOT/data, after giving it ROOT and the socket dir ROOT/sock.
-fn initdb(plan: &Plan, root: &Path) -> Result<(), ProvisionError> {
+/// Gives the server user ROOT and the socket dir ROOT/sock (the supervisor runs initdb into
+/// ROOT/data as that user).
+fn prepare_root(plan: &Plan, root: &Path) -> Result<(), ProvisionError> {
     fs::create_dir(root.join("sock")).map_err(|e| io_error("creating the socket dir", e))?;
     if let Some((uid, gid)) = plan.run_as {
         for dir in [root.to_path_buf(), root.join("sock")] {
@@ -310,30 +323,14 @@ fn initdb(plan: &Plan, root: &Path) -> Result<(), ProvisionError> {
                 .map_err(|e| io_error(&format!("giving {} to the postgres user", dir.display()), e))?;
         }
     }
-    let out = plan
-        .command(plan.bin_dir.join("initdb"))
-        .arg("-D")
-        .arg(root.join("data"))
-        .args(["--auth=trust", "-U", "postgres", "--encoding=UTF8", "--no-locale", "--no-sync"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            let who = if plan.run_as.is_some() { " as the `postgres` user, who needs access to it" } else { "" };
-            io_error(&format!("running initdb in {}{who}", root.display()), e)
-        })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let message = format!("initdb failed ({}) in {}", out.status, root.display());
-    let log_tail = tail(&String::from_utf8_lossy(&[out.stdout, out.stderr].concat()));
-    Err(ProvisionError::LocalStart { message, log_tail })
+    Ok(())
 }
 
 fn supervisor_command(plan: &Plan, opts: &ProvisionOptions, root: &Path, port: u16) -> Command {
     let mut cmd = plan.command("/bin/sh");
     cmd.args(["-c", SUPERVISOR, "taskbench-pg-supervisor"])
         .arg(root)
+        .arg(plan.bin_dir.join("initdb"))
         .arg(plan.bin_dir.join("postgres"))
         .arg("-D")
         .arg(root.join("data"))
@@ -363,6 +360,12 @@ fn wait_ready(cluster: &mut LocalCluster) -> Result<(), String> {
         }
         if cluster.pid != 0 && pidfile_says_ready(&root.join("data"), cluster.pid) && accepts_connections(port) {
             return Ok(());
+        }
+        if root.join("initdb.failed").exists() {
+            return Err(format!(
+                "initdb failed in {} (run as the server's user, who needs access to it)",
+                root.display()
+            ));
         }
         if let Some(status) = read("postgres.exit") {
             return Err(format!(
