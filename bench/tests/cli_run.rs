@@ -147,29 +147,15 @@ fn ctrl_c_stops_everything_and_keeps_the_partial_results() {
             .spawn()
             .expect("taskbench starts");
 
-    // Wait until the first framework is being measured.
-    let measuring = out.join("logs/smoke-axum-1-loadgen.log");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !measuring.exists() {
-        assert!(Instant::now() < deadline, "the first run never started");
-        assert!(child.try_wait().expect("try_wait").is_none(), "taskbench exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_measuring(&mut child, &out);
     std::thread::sleep(Duration::from_secs(3));
     assert!(!processes_with(&marker).is_empty(), "the run's processes carry the marker");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "taskbench did not stop within 60s of Ctrl-C");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let code = exit_code_within(&mut child, Duration::from_secs(60), "Ctrl-C");
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
-    assert_eq!(status.code(), Some(1), "an interrupted run exits 1; stderr:\n{stderr}");
+    assert_eq!(code, Some(1), "an interrupted run exits 1; stderr:\n{stderr}");
 
     let results = results_json(&out);
     assert!(results["incomplete"].as_str().is_some_and(|s| s.contains("interrupted")), "{}", results["incomplete"]);
@@ -179,15 +165,30 @@ fn ctrl_c_stops_everything_and_keeps_the_partial_results() {
     assert!(run["load"]["incomplete"].is_string(), "the run is marked incomplete");
     assert!(out.join("report.md").is_file(), "the report of the partial run is written");
 
-    // Servers, load generator and the Postgres cluster are gone (the cluster's supervisor
-    // removes it as soon as its owner lets go; allow it a moment).
+    assert_nothing_left(&marker, "Ctrl-C");
+}
+
+/// Waits (bounded) until the first framework of a smoke run is being measured.
+fn wait_until_measuring(child: &mut std::process::Child, out: &Path) {
+    let measuring = out.join("logs/smoke-axum-1-loadgen.log");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !measuring.exists() {
+        assert!(Instant::now() < deadline, "the first run never started");
+        assert!(child.try_wait().expect("try_wait").is_none(), "taskbench exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Servers, load generator and the Postgres cluster are gone (the cluster's supervisor removes it
+/// as soon as its owner lets go; allow it a moment).
+fn assert_nothing_left(marker: &str, after: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let left = processes_with(&marker);
+        let left = processes_with(marker);
         if left.is_empty() {
-            break;
+            return;
         }
-        assert!(Instant::now() < deadline, "processes left running after Ctrl-C: {left:#?}");
+        assert!(Instant::now() < deadline, "processes left running after {after}: {left:#?}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -226,13 +227,7 @@ fn a_database_that_dies_mid_run_fails_the_run_with_the_reason_and_leaves_nothing
     .spawn()
     .expect("taskbench starts");
 
-    let measuring = out.join("logs/smoke-axum-1-loadgen.log");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !measuring.exists() {
-        assert!(Instant::now() < deadline, "the first run never started");
-        assert!(child.try_wait().expect("try_wait").is_none(), "taskbench exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_measuring(&mut child, &out);
     std::thread::sleep(Duration::from_secs(2));
     postgres.interrupt().expect("Postgres stopped");
 
@@ -254,15 +249,7 @@ fn a_database_that_dies_mid_run_fails_the_run_with_the_reason_and_leaves_nothing
     assert!(run["load"]["total"]["requests"].as_u64().unwrap_or(0) > 50, "what was measured is kept: {run}");
     assert_eq!(results["scenarios"][0]["runs"].as_array().map(Vec::len), Some(1), "no run after the loss");
     assert!(out.join("report.md").is_file(), "the report of the partial run is written");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = processes_with(&marker);
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "processes left running after the database died: {left:#?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert_nothing_left(&marker, "the database died");
 }
 
 #[test]
