@@ -6,6 +6,8 @@
 mod docker;
 mod local;
 
+pub use local::Unavailable as LocalUnavailable;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -153,7 +155,7 @@ pub enum ProvisionError {
     #[error(
         "no PostgreSQL available: {url}; {docker}; {local}. Set DATABASE_URL, start Docker, or install PostgreSQL server binaries."
     )]
-    NoneAvailable { url: String, docker: String, local: String },
+    NoneAvailable { url: String, docker: String, local: local::Unavailable },
     #[error(
         "Docker not reachable: {0}. Start Docker (or set DOCKER_HOST), or use a database URL or the local cluster."
     )]
@@ -163,7 +165,7 @@ pub enum ProvisionError {
     #[error(
         "local PostgreSQL not available: {0}. Install PostgreSQL server binaries, or use a database URL or Docker."
     )]
-    LocalUnavailable(String),
+    LocalUnavailable(local::Unavailable),
     #[error("local PostgreSQL failed to start: {message}\n--- server log tail ---\n{log_tail}")]
     LocalStart { message: String, log_tail: String },
     #[error("{context}: {source}")]
@@ -210,7 +212,7 @@ impl Postgres {
             }
             DbChoice::Docker { image, tag } => Self::docker(image, tag, opts).await,
             DbChoice::Local => {
-                let plan = local::plan().map_err(ProvisionError::LocalUnavailable)?;
+                let plan = local::installation().map_err(ProvisionError::LocalUnavailable)?;
                 Self::local_async(plan, opts).await
             }
             DbChoice::Auto => Self::auto(opts).await,
@@ -219,7 +221,7 @@ impl Postgres {
 
     /// Synchronous local cluster start, for test harness statics (no runtime needed).
     pub fn start_local(opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
-        let plan = local::plan().map_err(ProvisionError::LocalUnavailable)?;
+        let plan = local::installation().map_err(ProvisionError::LocalUnavailable)?;
         Ok(Self::from_local(local::start(&plan, opts)?))
     }
 
@@ -348,7 +350,7 @@ impl Postgres {
             }
             Err(reason) => format!("Docker is not reachable ({reason})"),
         };
-        match local::plan() {
+        match local::installation() {
             Ok(plan) => {
                 tracing::info!(
                     binaries = %plan.bin_dir().display(),
@@ -367,7 +369,7 @@ impl Postgres {
         Ok(Self::new(url, DbKind::Docker, Guard::Docker(Box::new(guard))))
     }
 
-    async fn local_async(plan: local::Plan, opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
+    async fn local_async(plan: local::Installation, opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
         let opts = *opts;
         let cluster = tokio::task::spawn_blocking(move || local::start(&plan, &opts)).await.map_err(|e| {
             ProvisionError::LocalStart { message: format!("start task failed: {e}"), log_tail: String::new() }

@@ -89,15 +89,32 @@ wait "$watcher"
 rm -rf "$root"
 "#;
 
-/// Where the binaries are and whom to run them as.
+/// Why no local cluster can be started here.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("no initdb found on PATH or under /usr/lib/postgresql/*/bin")]
+    NoInitdb,
+    #[error("initdb found but no working `postgres` next to it")]
+    NoPostgres,
+    #[error(
+        "PostgreSQL binaries found in {} but we run as root and there is no `postgres` OS user to run the server as",
+        .0.display()
+    )]
+    NoPostgresUser(PathBuf),
+    #[error("looking up the `postgres` OS user: {0}")]
+    UserLookup(nix::Error),
+}
+
+/// The PostgreSQL installation a local cluster runs from: where its binaries are and whom to run
+/// them as.
 #[derive(Debug)]
-pub(super) struct Plan {
+pub(super) struct Installation {
     bin_dir: PathBuf,
     version: String,
     run_as: Option<(Uid, Gid)>,
 }
 
-impl Plan {
+impl Installation {
     pub(super) fn bin_dir(&self) -> &Path {
         &self.bin_dir
     }
@@ -113,27 +130,21 @@ impl Plan {
 
 /// Finds binaries (newest version first) and, when we are root, the `postgres` OS user to run them
 /// as (PostgreSQL refuses to run as root). `Err` says what is missing.
-pub(super) fn plan() -> Result<Plan, String> {
+pub(super) fn installation() -> Result<Installation, Unavailable> {
     let (bin_dir, version) = find_binaries()?;
     let run_as = if geteuid().is_root() {
         match User::from_name("postgres") {
             Ok(Some(user)) => Some((user.uid, user.gid)),
-            Ok(None) => {
-                return Err(format!(
-                    "PostgreSQL binaries found in {} but we run as root and there is no `postgres` OS user to run the server as",
-                    bin_dir.display()
-                ));
-            }
-            Err(e) => return Err(format!("looking up the `postgres` OS user: {e}")),
+            Ok(None) => return Err(Unavailable::NoPostgresUser(bin_dir)),
+            Err(e) => return Err(Unavailable::UserLookup(e)),
         }
     } else {
         None
     };
-    let plan = Plan { bin_dir, version, run_as };
-    Ok(plan)
+    Ok(Installation { bin_dir, version, run_as })
 }
 
-fn find_binaries() -> Result<(PathBuf, String), String> {
+fn find_binaries() -> Result<(PathBuf, String), Unavailable> {
     let mut dirs = Vec::new();
     if let Some(path) = env::var_os("PATH") {
         // Resolve symlinks so that `postgres` is looked up next to the real `initdb`.
@@ -158,8 +169,8 @@ fn find_binaries() -> Result<(PathBuf, String), String> {
     found.sort_by(|a, b| b.0.cmp(&a.0));
     match found.into_iter().next() {
         Some((_, text, dir)) => Ok((dir, text)),
-        None if initdb_seen => Err("initdb found but no working `postgres` next to it".to_owned()),
-        None => Err("no initdb found on PATH or under /usr/lib/postgresql/*/bin".to_owned()),
+        None if initdb_seen => Err(Unavailable::NoPostgres),
+        None => Err(Unavailable::NoInitdb),
     }
 }
 
@@ -268,7 +279,7 @@ impl Drop for LocalCluster {
 }
 
 /// Starts a cluster, retrying on a new port if another process grabbed the one we picked.
-pub(super) fn start(plan: &Plan, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
+pub(super) fn start(plan: &Installation, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
     let mut attempt = 1;
     loop {
         match start_once(plan, opts) {
@@ -283,7 +294,7 @@ pub(super) fn start(plan: &Plan, opts: &ProvisionOptions) -> Result<LocalCluster
     }
 }
 
-fn start_once(plan: &Plan, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
+fn start_once(plan: &Installation, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
     let tmp = tempfile::Builder::new()
         .prefix("taskbench-pg-")
         .tempdir_in(env::temp_dir())
@@ -315,7 +326,7 @@ fn start_once(plan: &Plan, opts: &ProvisionOptions) -> Result<LocalCluster, Prov
 
 /// Gives the server user ROOT and the socket dir ROOT/sock (the supervisor runs initdb into
 /// ROOT/data as that user).
-fn prepare_root(plan: &Plan, root: &Path) -> Result<(), ProvisionError> {
+fn prepare_root(plan: &Installation, root: &Path) -> Result<(), ProvisionError> {
     fs::create_dir(root.join("sock")).map_err(|e| io_error("creating the socket dir", e))?;
     if let Some((uid, gid)) = plan.run_as {
         for dir in [root.to_path_buf(), root.join("sock")] {
@@ -326,7 +337,7 @@ fn prepare_root(plan: &Plan, root: &Path) -> Result<(), ProvisionError> {
     Ok(())
 }
 
-fn supervisor_command(plan: &Plan, opts: &ProvisionOptions, root: &Path, port: u16) -> Command {
+fn supervisor_command(plan: &Installation, opts: &ProvisionOptions, root: &Path, port: u16) -> Command {
     let mut cmd = plan.command("/bin/sh");
     cmd.args(["-c", SUPERVISOR, "taskbench-pg-supervisor"])
         .arg(root)
