@@ -57,14 +57,31 @@ pub fn humantime_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("expected a duration like 10s or 500ms: {e}"))
 }
 
+/// Why the command line's overrides do not fit the scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    #[error("--find-max: {0}")]
+    FindMax(String),
+    #[error("--duration must be longer than 0s")]
+    ZeroDuration,
+    #[error(
+        "--rate applies to open-model scenarios; {0} is a search, which chooses its own rates (from `from` to `max`)"
+    )]
+    RateOfSearch(String),
+    #[error("--rate and --max-in-flight apply to open-model scenarios; {0} is closed")]
+    RateOfClosed(String),
+    #[error("--rate must be a positive number of requests per second, found {0}")]
+    BadRate(f64),
+}
+
 /// Applies the command-line overrides to a scenario.
-pub fn apply_overrides(mut scenario: Scenario, args: &LoadgenArgs) -> Result<Scenario, String> {
+pub fn apply_overrides(mut scenario: Scenario, args: &LoadgenArgs) -> Result<Scenario, OverrideError> {
     if args.find_max {
-        scenario = scenario.as_search().map_err(|e| format!("--find-max: {e}"))?;
+        scenario = scenario.as_search().map_err(OverrideError::FindMax)?;
     }
     if let Some(d) = args.duration {
         if d.is_zero() {
-            return Err("--duration must be longer than 0s".into());
+            return Err(OverrideError::ZeroDuration);
         }
         scenario.load.duration = d;
     }
@@ -79,22 +96,12 @@ pub fn apply_overrides(mut scenario: Scenario, args: &LoadgenArgs) -> Result<Sce
                 scenario.load.model = LoadModel::Search(spec);
                 return Ok(scenario);
             }
-            LoadModel::Search(_) => {
-                return Err(format!(
-                    "--rate applies to open-model scenarios; {} is a search, which chooses its own rates (from `from` to `max`)",
-                    scenario.name
-                ));
-            }
-            LoadModel::Closed { .. } => {
-                return Err(format!(
-                    "--rate and --max-in-flight apply to open-model scenarios; {} is closed",
-                    scenario.name
-                ));
-            }
+            LoadModel::Search(_) => return Err(OverrideError::RateOfSearch(scenario.name)),
+            LoadModel::Closed { .. } => return Err(OverrideError::RateOfClosed(scenario.name)),
         };
         let rate = match args.rate {
             Some(r) if r > 0.0 && r.is_finite() => Rate::Fixed(r),
-            Some(r) => return Err(format!("--rate must be a positive number of requests per second, found {r}")),
+            Some(r) => return Err(OverrideError::BadRate(r)),
             None => rate,
         };
         scenario.load.model =
@@ -113,9 +120,13 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
         });
     }
     let path = Scenario::locate(&args.scenario, &crate::scenarios_dir());
-    let scenario = match Scenario::from_file(&path).map_err(|e| e.to_string()).and_then(|s| apply_overrides(s, &args)) {
+    let scenario = match Scenario::from_file(&path) {
         Ok(s) => s,
-        Err(e) => return crate::fail(&e),
+        Err(e) => return crate::fail(&e.to_string()),
+    };
+    let scenario = match apply_overrides(scenario, &args) {
+        Ok(s) => s,
+        Err(e) => return crate::fail(&e.to_string()),
     };
     let progress = progress_bar(&scenario, args.quiet || args.json);
     let seeding = if args.assume_seeded { Seeding::AlreadySeeded } else { Seeding::ViaApi };

@@ -12,8 +12,8 @@ pub struct ReportArgs {
 }
 
 /// Writes report.md, report.html and the charts into `dir`.
-pub fn render(results: &Results, dir: &Path) -> Result<(), String> {
-    taskbench_report::write_report(results, dir).map(|_| ()).map_err(|e| e.to_string())
+pub fn render(results: &Results, dir: &Path) -> Result<(), taskbench_report::RenderError> {
+    taskbench_report::write_report(results, dir).map(|_| ())
 }
 
 /// The short table printed at the end of a run.
@@ -32,6 +32,6 @@ pub fn run(args: &ReportArgs) -> ExitCode {
             tracing::info!("report written to {}", dir.display());
             ExitCode::SUCCESS
         }
-        Err(e) => crate::fail(&e),
+        Err(e) => crate::fail(&e.to_string()),
     }
 }

@@ -257,6 +257,7 @@ fn bad_input_is_refused_before_anything_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (args, says) in [
         (&["--frameworks", "rocket"][..], "unknown framework `rocket`"),
+        (&["--server-bin", "rocket=/bin/true"][..], "unknown framework `rocket`"),
         (&["--scenario", "no-such-scenario"][..], "no-such-scenario"),
         (&["--cpus", "server=banana"][..], "is not a CPU number"),
         (&["--duration", "soon"][..], "--duration"),

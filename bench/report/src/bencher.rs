@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::compare::Metric;
+use crate::metric::Metric;
 use crate::model::Results;
 use crate::{stats, summary};
 
@@ -19,6 +19,11 @@ pub fn measure_slug(metric: Metric) -> &'static str {
         Metric::P99 => "latency-p99",
         Metric::PeakRss => "peak-rss",
         Metric::ErrorRate => "error-rate",
+        Metric::P90 => "latency-p90",
+        Metric::P999 => "latency-p999",
+        Metric::Max => "latency-max",
+        Metric::Cpu => "server-cpu-per-request",
+        Metric::SendLagP99 => "send-lag-p99",
     }
 }
 
@@ -30,8 +35,8 @@ pub fn bencher_metric_format(results: &Results) -> Value {
     for scenario in &results.scenarios {
         for fw in &scenario.frameworks() {
             let mut measures = Map::new();
-            for metric in Metric::ALL {
-                let values = summary::metric_values(scenario, fw, metric.key());
+            for metric in Metric::COMPARED {
+                let values = summary::metric_values(scenario, fw, metric);
                 let e = stats::estimate(&values);
                 if e.n == 0 {
                     continue;
@@ -66,7 +71,7 @@ mod tests {
             let (v, lo, hi) = (m["value"].as_f64(), m["lower_value"].as_f64(), m["upper_value"].as_f64());
             assert!(matches!((v, lo, hi), (Some(v), Some(lo), Some(hi)) if lo <= v && v <= hi), "{slug}: {m}");
         }
-        let rps = crate::summary::metric_values(&r.scenarios[0], "axum", "rps");
+        let rps = crate::summary::metric_values(&r.scenarios[0], "axum", Metric::Rps);
         assert_eq!(measures["throughput"]["value"].as_f64(), Some(crate::stats::median(&rps)));
     }
 }

@@ -25,8 +25,7 @@ mod markdown;
 
 use markdown::{interval, percent};
 
-/// Absolute increase in error rate tolerated by the gate: 0.1 percentage point.
-pub const ERROR_RATE_TOLERANCE: f64 = summary::ERROR_RATE_TOLERANCE;
+pub use crate::metric::{ERROR_RATE_TOLERANCE, Metric};
 
 /// The default `--max-regression`: 5%.
 pub const DEFAULT_MAX_REGRESSION: f64 = 0.05;
@@ -41,82 +40,6 @@ impl Default for CompareOptions {
     fn default() -> Self {
         Self { max_regression: DEFAULT_MAX_REGRESSION }
     }
-}
-
-/// What is compared, named as in `results.json` summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Metric {
-    #[serde(rename = "rps")]
-    Rps,
-    /// Saturation search: the highest rate sustained under the SLO.
-    #[serde(rename = "max_sustainable_rps")]
-    MaxRps,
-    #[serde(rename = "p50_us")]
-    P50,
-    #[serde(rename = "p99_us")]
-    P99,
-    #[serde(rename = "server_peak_rss_bytes")]
-    PeakRss,
-    /// Compared in absolute terms: `change` and its interval are differences of rates.
-    #[serde(rename = "error_rate")]
-    ErrorRate,
-}
-
-impl Metric {
-    /// The metrics compared relatively (new / baseline).
-    pub const ALL: [Metric; 5] = [Metric::Rps, Metric::MaxRps, Metric::P50, Metric::P99, Metric::PeakRss];
-
-    /// The name [`summary::metric_values`] knows it by.
-    pub fn key(self) -> &'static str {
-        match self {
-            Metric::Rps => "rps",
-            Metric::MaxRps => "max_sustainable_rps",
-            Metric::P50 => "p50_us",
-            Metric::P99 => "p99_us",
-            Metric::PeakRss => "server_peak_rss_bytes",
-            Metric::ErrorRate => "error_rate",
-        }
-    }
-
-    /// The name a reader sees.
-    pub fn label(self) -> &'static str {
-        match self {
-            Metric::Rps => "rps",
-            Metric::MaxRps => "max sustainable rps",
-            Metric::P50 => "p50",
-            Metric::P99 => "p99",
-            Metric::PeakRss => "peak RSS",
-            Metric::ErrorRate => "error rate",
-        }
-    }
-
-    /// Throughput is better higher; latency and memory are better lower.
-    pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::Rps | Metric::MaxRps)
-    }
-
-    /// A value in the metric's unit (req/s, ms, MiB).
-    pub fn format(self, value: f64) -> String {
-        match self {
-            Metric::Rps | Metric::MaxRps if value >= 100.0 => format!("{} req/s", thousands(value.round())),
-            Metric::Rps | Metric::MaxRps => format!("{value:.1} req/s"),
-            Metric::P50 | Metric::P99 => format!("{:.3} ms", value / 1000.0),
-            Metric::PeakRss => format!("{:.1} MiB", value / 1_048_576.0),
-            Metric::ErrorRate => format!("{:.3}%", value * 100.0),
-        }
-    }
-}
-
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.abs());
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if value < 0.0 { format!("-{out}") } else { out }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -255,8 +178,8 @@ fn missing(out: &mut Comparison, base: &ScenarioResult, fw: &str) {
         return; // nothing measured in the baseline either
     }
     out.missing.push(format!("{}/{fw}", base.name));
-    for metric in Metric::ALL {
-        let values = summary::metric_values(base, fw, metric.key());
+    for metric in Metric::COMPARED {
+        let values = summary::metric_values(base, fw, metric);
         if values.is_empty() {
             continue;
         }
@@ -298,19 +221,19 @@ fn compare_framework(out: &mut Comparison, base: &ScenarioResult, next: &Scenari
         ));
         return;
     }
-    for metric in Metric::ALL {
-        let b = summary::metric_values(base, fw, metric.key());
-        let n = summary::metric_values(next, fw, metric.key());
+    for metric in Metric::COMPARED {
+        let b = summary::metric_values(base, fw, metric);
+        let n = summary::metric_values(next, fw, metric);
         if b.is_empty() && n.is_empty() {
             continue; // not a metric of this scenario's model (a search's maximum, a closed model's…)
         }
         if b.is_empty() || n.is_empty() {
             let side = if b.is_empty() { "the baseline" } else { "the new run" };
-            out.notes.push(format!("{pair}: {} was not measured in {side}; not compared.", metric.label()));
+            out.notes.push(format!("{pair}: {} was not measured in {side}; not compared.", metric.short_label()));
             continue;
         }
         let Some((change, ci_low, ci_high, kind, coverage)) = stats::unpaired(&n, &b) else {
-            out.notes.push(format!("{pair}: a {} of zero on one side; no relative change.", metric.label()));
+            out.notes.push(format!("{pair}: a {} of zero on one side; no relative change.", metric.short_label()));
             continue;
         };
         let verdict = if kind == IntervalKind::Range {
@@ -332,7 +255,7 @@ fn compare_framework(out: &mut Comparison, base: &ScenarioResult, next: &Scenari
         if kind == IntervalKind::Ci && verdict == Verdict::NoSignificantChange && worse_by(metric, change) > max {
             out.notes.push(format!(
                 "{pair}: {} changed by {} but its 95% CI ({}) includes no change: too noisy to call; more repeats would tell.",
-                metric.label(),
+                metric.short_label(),
                 percent(change),
                 interval(ci_low, ci_high)
             ));
@@ -357,8 +280,8 @@ fn compare_framework(out: &mut Comparison, base: &ScenarioResult, next: &Scenari
 
 /// The absolute error-rate comparison (see the module documentation).
 fn error_rate_row(out: &mut Comparison, base: &ScenarioResult, next: &ScenarioResult, fw: &str) {
-    let b = summary::metric_values(base, fw, Metric::ErrorRate.key());
-    let n = summary::metric_values(next, fw, Metric::ErrorRate.key());
+    let b = summary::metric_values(base, fw, Metric::ErrorRate);
+    let n = summary::metric_values(next, fw, Metric::ErrorRate);
     if b.is_empty() || n.is_empty() {
         return;
     }
@@ -506,13 +429,5 @@ mod tests {
             Regression,
             "a zero threshold fails any significant loss"
         );
-    }
-
-    #[test]
-    fn values_are_shown_in_their_units() {
-        assert_eq!(Metric::Rps.format(12_345.4), "12,345 req/s");
-        assert_eq!(Metric::Rps.format(42.26), "42.3 req/s");
-        assert_eq!(Metric::P99.format(1_234.0), "1.234 ms");
-        assert_eq!(Metric::PeakRss.format(12.5 * 1_048_576.0), "12.5 MiB");
     }
 }

@@ -8,8 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use taskbench_results::{Figures, LoadResult, Percentiles, Second, encode_histogram, new_histogram};
 
 use crate::model::{
-    CpuPlan, DbConfig, Environment, Machine, ProcessStats, Results, RunConfig, RunRecord, SCHEMA_VERSION, Sample,
-    ScenarioResult,
+    CpuPlan, DbConfig, Environment, Machine, ModelKind, ProcessStats, Results, Role, RunConfig, RunRecord,
+    SCHEMA_VERSION, Sample, ScenarioResult,
 };
 
 /// How one framework should look in constructed results.
@@ -86,7 +86,7 @@ pub fn results(scenarios: &[&str], shapes: &[Shape], repeats: u32, measured_secs
         let mut scenario = ScenarioResult {
             name: (*name).to_owned(),
             description: format!("constructed {name}"),
-            model: "closed".into(),
+            model: ModelKind::Closed,
             file: format!("scenarios/{name}.toml"),
             source: String::new(),
             warmup_secs: 1.0,
@@ -193,9 +193,9 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
         started_at: "2026-11-21T12:00:00Z".into(),
         load: Some(load),
         resources: BTreeMap::from([
-            ("server".to_owned(), stats(rss + 100_000, 0.95)),
-            ("postgres".to_owned(), stats(80 << 20, 0.45)),
-            ("loadgen".to_owned(), stats(20 << 20, 0.3)),
+            (Role::Server, stats(rss + 100_000, 0.95)),
+            (Role::Postgres, stats(80 << 20, 0.45)),
+            (Role::Loadgen, stats(20 << 20, 0.3)),
         ]),
         samples,
         bottlenecks: Vec::new(),

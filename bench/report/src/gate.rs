@@ -14,15 +14,17 @@
 
 use serde::Serialize;
 
+use crate::metric::Metric;
+use crate::model::ModelKind;
 use crate::model::{PairedComparison, Results, ScenarioResult};
 use crate::stats::{self, MIN_PAIRS, Outcome};
-use crate::summary::{self, MetricSpec};
+use crate::summary::{self, joined};
 
 /// One metric of one scenario, head against base.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateRow {
     pub scenario: String,
-    pub metric: &'static str,
+    pub metric: Metric,
     pub label: &'static str,
     pub base_median: f64,
     pub head_median: f64,
@@ -134,44 +136,44 @@ fn judge_scenario(out: &mut Gate, scenario: &ScenarioResult, seed: u64) {
     }
     let limited_by = summary::limited_by(scenario);
     let metrics = summary::metrics_for(scenario);
-    if scenario.model == "open" {
+    if scenario.model == ModelKind::Open {
         out.notes.push(format!(
             "{name}: an open-model scenario, whose throughput is fixed by its schedule: throughput was not judged \
              (server CPU per request stands for it; a closed-model scenario that only the server limits gates \
              throughput itself)."
         ));
     }
-    for (k, spec) in metrics.into_iter().enumerate() {
+    for (k, metric) in metrics.into_iter().enumerate() {
+        let label = metric.label();
         let Some(comparison) =
-            summary::compare_paired(scenario, &out.head, &out.base, spec, out.min_effect, seed ^ k as u64)
+            summary::compare_paired(scenario, &out.head, &out.base, metric, out.min_effect, seed ^ k as u64)
         else {
             if limited_by.is_empty() {
                 // Clean runs on both sides but no repeat where both measured it: nothing was judged.
-                let why = if spec.key == summary::MAX_RPS.key {
+                let why = if metric == Metric::MaxRps {
                     " (or in none did both searches end by the server breaking its SLO: see each search's conclusion)"
                 } else {
                     ""
                 };
-                out.cannot_judge.push(format!("{name}: {} was measured in no pair of clean runs{why}", spec.label));
+                out.cannot_judge.push(format!("{name}: {label} was measured in no pair of clean runs{why}"));
             } else {
-                let why = format!("limited by the {} in every pair", limited_by.join(" and "));
-                out.notes.push(format!("{name}: {} not judged: {why}.", spec.label));
+                let why = format!("limited by the {} in every pair", joined(&limited_by, " and "));
+                out.notes.push(format!("{name}: {label} not judged: {why}."));
             }
             continue;
         };
         if comparison.left_out > 0 {
             out.notes.push(format!(
-                "{name}: {} of {} pairs left out of {}: limited by the {} in those repeats.",
+                "{name}: {} of {} pairs left out of {label}: limited by the {} in those repeats.",
                 comparison.left_out,
                 comparison.left_out + comparison.stats.n,
-                spec.label,
-                limited_by.join(" and ")
+                joined(&limited_by, " and ")
             ));
         }
         if comparison.stats.n < MIN_PAIRS {
             let line = format!(
-                "{name}: {} pairs of clean runs for {}; a verdict needs {MIN_PAIRS} (use --repeats {MIN_PAIRS} or more)",
-                comparison.stats.n, spec.label
+                "{name}: {} pairs of clean runs for {label}; a verdict needs {MIN_PAIRS} (use --repeats {MIN_PAIRS} or more)",
+                comparison.stats.n
             );
             // Throughput and latency may lose pairs to a limit; the per-request metrics may not.
             if comparison.left_out > 0 {
@@ -181,11 +183,11 @@ fn judge_scenario(out: &mut Gate, scenario: &ScenarioResult, seed: u64) {
             }
             continue;
         }
-        let median = |who: &str| stats::median(&summary::metric_values(scenario, who, spec.key));
+        let median = |who: &str| stats::median(&summary::metric_values(scenario, who, metric));
         out.rows.push(GateRow {
             scenario: name.clone(),
-            metric: spec.key,
-            label: spec.label,
+            metric,
+            label,
             base_median: median(&out.base),
             head_median: median(&out.head),
             regression: comparison.stats.outcome == Outcome::BBetter,
@@ -250,8 +252,7 @@ impl Gate {
             md.push_str("|---|---|---:|---:|---|---:|---|---:|---|\n");
             for r in &self.rows {
                 let s = &r.comparison.stats;
-                let spec = summary::spec(r.metric);
-                let fmt = |x: f64| fmt_change(spec, x);
+                let fmt = |x: f64| fmt_change(r.metric, x);
                 let pairs = s.effects.iter().map(|e| fmt(*e)).collect::<Vec<_>>().join(" ");
                 let kind = if s.interval == stats::IntervalKind::Ci { "95% CI" } else { "range" };
                 let verdict = if r.regression {
@@ -260,7 +261,7 @@ impl Gate {
                     "improvement".to_owned()
                 } else {
                     match s.outcome {
-                        Outcome::Equivalent => format!("equivalent (±{})", fmt_plain(spec, s.min_effect)),
+                        Outcome::Equivalent => format!("equivalent (±{})", fmt_plain(r.metric, s.min_effect)),
                         Outcome::BelowThreshold => "below threshold".to_owned(),
                         Outcome::Inconclusive => s
                             .needed_pairs
@@ -272,8 +273,8 @@ impl Gate {
                     "| {} | {} | {} | {} | {pairs} | {} | {kind} {} to {} | {:.3} | {verdict} |\n",
                     r.scenario,
                     r.label,
-                    value(r.metric, r.base_median),
-                    value(r.metric, r.head_median),
+                    r.metric.format(r.base_median),
+                    r.metric.format(r.head_median),
                     fmt(s.effect),
                     fmt(s.low),
                     fmt(s.high),
@@ -291,31 +292,16 @@ impl Gate {
     }
 }
 
-fn fmt_change(spec: Option<MetricSpec>, x: f64) -> String {
-    match spec.map(|s| s.scale) {
-        Some(stats::Scale::Absolute) => format!("{:+.2}pp", x * 100.0),
-        _ => format!("{:+.1}%", x * 100.0),
+fn fmt_change(metric: Metric, x: f64) -> String {
+    match metric.scale() {
+        stats::Scale::Absolute => format!("{:+.2}pp", x * 100.0),
+        stats::Scale::Relative => format!("{:+.1}%", x * 100.0),
     }
 }
 
-fn fmt_plain(spec: Option<MetricSpec>, x: f64) -> String {
-    match spec.map(|s| s.scale) {
-        Some(stats::Scale::Absolute) => format!("{:.2} pp", x * 100.0),
-        _ => format!("{:.1}%", x * 100.0),
-    }
-}
-
-/// A metric's value in its unit.
-fn value(metric: &str, v: f64) -> String {
-    if !v.is_finite() {
-        return "–".to_owned();
-    }
-    match metric {
-        "rps" | "max_sustainable_rps" => format!("{v:.0} req/s"),
-        "p50_us" | "p99_us" => format!("{:.3} ms", v / 1000.0),
-        "server_cpu_us_per_request" => format!("{v:.1} µs"),
-        "server_peak_rss_bytes" => format!("{:.1} MiB", v / 1_048_576.0),
-        "error_rate" => format!("{:.3}%", v * 100.0),
-        _ => format!("{v}"),
+fn fmt_plain(metric: Metric, x: f64) -> String {
+    match metric.scale() {
+        stats::Scale::Absolute => format!("{:.2} pp", x * 100.0),
+        stats::Scale::Relative => format!("{:.1}%", x * 100.0),
     }
 }

@@ -8,6 +8,7 @@ pub mod compare;
 mod document;
 pub mod fixture;
 pub mod gate;
+pub mod metric;
 pub mod model;
 pub mod render;
 pub mod stats;

@@ -10,6 +10,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use taskbench_results::LoadResult;
 
+pub use crate::metric::Metric;
+pub use taskbench_results::ModelKind;
+
 /// The version of this document's layout.
 ///
 /// Version 2: `rps` is goodput (successful answers only) with errors timed in their own
@@ -137,13 +140,51 @@ pub struct CpuPlan {
     pub origin: String,
 }
 
+impl CpuPlan {
+    /// The CPUs `role` is pinned to; `None` when it may run anywhere.
+    pub fn of(&self, role: Role) -> Option<&[usize]> {
+        match role {
+            Role::Server => self.server.as_deref(),
+            Role::Postgres => self.db.as_deref(),
+            Role::Loadgen => self.loadgen.as_deref(),
+        }
+    }
+}
+
+/// A process a run watches, by what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Server,
+    Postgres,
+    Loadgen,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Server, Role::Postgres, Role::Loadgen];
+
+    /// Its name in `results.json` and in the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Postgres => "postgres",
+            Role::Loadgen => "loadgen",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One scenario: its runs (framework x repeat) and their summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScenarioResult {
     pub name: String,
     pub description: String,
-    /// `closed`, `open` or `search`.
-    pub model: String,
+    pub model: ModelKind,
     /// The scenario file as it was read (before command-line overrides).
     pub file: String,
     pub source: String,
@@ -166,8 +207,8 @@ pub struct RunRecord {
     pub started_at: String,
     /// What the load generator measured; absent when the run failed before it measured anything.
     pub load: Option<LoadResult>,
-    /// Resource use over the measured phase, by role: `server`, `postgres`, `loadgen`.
-    pub resources: BTreeMap<String, ProcessStats>,
+    /// Resource use over the measured phase, by role.
+    pub resources: BTreeMap<Role, ProcessStats>,
     /// Samples every `sample_interval_ms`, warm-up included.
     pub samples: Vec<Sample>,
     /// Roles that were saturated, so the comparison is limited by them.
@@ -191,8 +232,8 @@ pub struct StepResources {
     pub rate: f64,
     /// Server CPU time per successful request, µs.
     pub server_cpu_us_per_request: Option<f64>,
-    /// Mean CPU use in cores, by role (`server`, `postgres`, `loadgen`).
-    pub cpu_cores: BTreeMap<String, f64>,
+    /// Mean CPU use in cores, by role.
+    pub cpu_cores: BTreeMap<Role, f64>,
     /// Roles other than the server that ran out of CPU in this step.
     pub bottlenecks: Vec<Bottleneck>,
     /// Share of the machine's CPU time taken by the hypervisor during the step.
@@ -280,8 +321,7 @@ pub struct Sample {
 /// A role that ran near its CPU allotment for the measured phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Bottleneck {
-    /// `loadgen` or `postgres`.
-    pub role: String,
+    pub role: Role,
     /// Mean CPU use as a share of what the role was allotted (shared CPUs counted once).
     pub utilisation: f64,
     pub detail: String,
@@ -334,9 +374,8 @@ pub struct SloTally {
 /// Two contenders compared pair by pair (the same repeat, adjacent in time) on one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PairedComparison {
-    /// `rps`, `p50_us`, `p99_us`, `server_cpu_us_per_request`, `server_peak_rss_bytes` or
-    /// `error_rate`.
-    pub metric: String,
+    /// What is compared.
+    pub metric: Metric,
     /// The contender whose value is the numerator (`A`), and the other (`B`).
     pub a: String,
     pub b: String,
@@ -359,7 +398,7 @@ pub struct Summary {
     pub comparisons: Vec<PairedComparison>,
     /// Roles that limited at least one run: the pairs they limited are left out of throughput (and
     /// latency, unless the open-model generator kept its schedule).
-    pub limited_by: Vec<String>,
+    pub limited_by: Vec<Role>,
     /// Whether the headline metric, throughput (closed model) or p99 latency at the scheduled
     /// rate (open model), was compared in at least one pair; when not, only what is fair at equal
     /// delivered load was.

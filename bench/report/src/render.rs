@@ -171,7 +171,7 @@ pub fn terminal_summary(results: &Results) -> String {
                 s.send_lag_p99_us.as_ref().map_or("–".to_owned(), us_ms)
             );
         }
-        if scenario.model == "search" {
+        if scenario.model == crate::model::ModelKind::Search {
             for fw in frameworks(results, scenario) {
                 let e = scenario
                     .summary

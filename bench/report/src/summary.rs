@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::metric::Metric;
 use crate::model::{
-    Bottleneck, CpuPlan, FrameworkSummary, PairedComparison, ProcessStats, RunRecord, ScenarioResult, SloTally, Summary,
+    Bottleneck, CpuPlan, FrameworkSummary, ModelKind, PairedComparison, ProcessStats, Role, RunRecord, ScenarioResult,
+    SloTally, Summary,
 };
 use crate::stats::{self, MIN_PAIRS, Outcome, PairedStats, Scale};
 
@@ -19,38 +21,35 @@ pub const SIGNIFICANT_SHARE: f64 = 0.20;
 /// exactly that phase (`ProcessStats::mean_cpu_cores`, measured from CPU-time counters).
 /// A role's CPUs are shared with every role pinned to an overlapping set (or with everyone when
 /// unpinned), so a load generator and a Postgres sharing one core are judged together.
-pub fn bottlenecks(resources: &BTreeMap<String, ProcessStats>, cpus: &CpuPlan, logical_cpus: usize) -> Vec<Bottleneck> {
-    let cores = |role: &str| resources.get(role).map_or(0.0, |s| s.mean_cpu_cores);
-    let usage = [
-        ("server", cpus.server.as_deref(), cores("server")),
-        ("loadgen", cpus.loadgen.as_deref(), cores("loadgen")),
-        ("postgres", cpus.db.as_deref(), cores("postgres")),
-    ];
+pub fn bottlenecks(resources: &BTreeMap<Role, ProcessStats>, cpus: &CpuPlan, logical_cpus: usize) -> Vec<Bottleneck> {
+    let usage = Role::ALL.map(|role| (role, cpus.of(role), resources.get(&role).map_or(0.0, |s| s.mean_cpu_cores)));
     let overlaps = |a: Option<&[usize]>, b: Option<&[usize]>| match (a, b) {
         (Some(a), Some(b)) => a.iter().any(|c| b.contains(c)),
         _ => true,
     };
     let mut out = Vec::new();
-    for (role, set, own) in &usage[1..] {
-        if !resources.contains_key(*role) {
+    // The server is what is measured: it is never a limit, whatever it used.
+    for &(role, set, own) in usage.iter().filter(|(role, ..)| *role != Role::Server) {
+        if !resources.contains_key(&role) {
             continue; // not observed (an external Postgres)
         }
         let allot = set.map_or(logical_cpus, <[usize]>::len).max(1) as f64;
-        let sharers: Vec<&str> = usage.iter().filter(|(_, s, _)| overlaps(*set, *s)).map(|(r, _, _)| *r).collect();
-        let together: f64 = usage.iter().filter(|(_, s, _)| overlaps(*set, *s)).map(|(_, _, u)| u).sum();
+        let sharers: Vec<Role> = usage.iter().filter(|(_, s, _)| overlaps(set, *s)).map(|(r, ..)| *r).collect();
+        let together: f64 = usage.iter().filter(|(_, s, _)| overlaps(set, *s)).map(|(_, _, u)| u).sum();
         let utilisation = together / allot;
         if utilisation >= SATURATED && own / allot >= SIGNIFICANT_SHARE {
             let detail = if sharers.len() > 1 {
+                let others: Vec<Role> = sharers.into_iter().filter(|r| *r != role).collect();
                 format!(
                     "{role} used {:.0}% of its {allot} CPU(s), which it shares with {}; together {:.0}%",
                     own / allot * 100.0,
-                    sharers.iter().filter(|r| *r != role).copied().collect::<Vec<_>>().join(" and "),
+                    joined(&others, " and "),
                     utilisation * 100.0
                 )
             } else {
                 format!("{role} used {:.0}% of its {allot} CPU(s)", utilisation * 100.0)
             };
-            out.push(Bottleneck { role: (*role).to_owned(), utilisation, detail });
+            out.push(Bottleneck { role, utilisation, detail });
         }
     }
     out
@@ -60,130 +59,53 @@ fn values(runs: &[&RunRecord], f: impl Fn(&RunRecord) -> Option<f64>) -> Vec<f64
     runs.iter().filter_map(|r| f(r)).collect()
 }
 
-/// A metric that contenders are compared on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricSpec {
-    /// The name `results.json` and [`metric_values`] know it by.
-    pub key: &'static str,
-    /// What a reader calls it.
-    pub label: &'static str,
-    pub higher_is_better: bool,
-    pub scale: Scale,
-}
-
-/// Throughput: successful answers per second.
-pub const RPS: MetricSpec =
-    MetricSpec { key: "rps", label: "throughput", higher_is_better: true, scale: Scale::Relative };
-/// Saturation search: the highest rate sustained under the SLO.
-pub const MAX_RPS: MetricSpec = MetricSpec {
-    key: "max_sustainable_rps",
-    label: "maximum sustainable throughput",
-    higher_is_better: true,
-    scale: Scale::Relative,
-};
-pub const P50: MetricSpec =
-    MetricSpec { key: "p50_us", label: "p50 latency", higher_is_better: false, scale: Scale::Relative };
-pub const P99: MetricSpec =
-    MetricSpec { key: "p99_us", label: "p99 latency", higher_is_better: false, scale: Scale::Relative };
-/// Server CPU time per successful request, in µs (the same number as ms per 1000).
-pub const CPU: MetricSpec = MetricSpec {
-    key: "server_cpu_us_per_request",
-    label: "server CPU per request",
-    higher_is_better: false,
-    scale: Scale::Relative,
-};
-pub const MEMORY: MetricSpec = MetricSpec {
-    key: "server_peak_rss_bytes",
-    label: "server peak memory",
-    higher_is_better: false,
-    scale: Scale::Relative,
-};
-/// Compared by difference: a baseline of no errors has no ratio.
-pub const ERRORS: MetricSpec =
-    MetricSpec { key: "error_rate", label: "error rate", higher_is_better: false, scale: Scale::Absolute };
-
-/// Absolute difference in error rate below which two contenders do not differ in practice:
-/// 0.1 percentage point.
-pub const ERROR_RATE_TOLERANCE: f64 = 0.001;
-
-impl MetricSpec {
-    /// The practical threshold on this metric's scale, given the relative one.
-    pub fn threshold(self, min_effect: f64) -> f64 {
-        if self.scale == Scale::Absolute { ERROR_RATE_TOLERANCE } else { min_effect }
-    }
-}
-
-fn metric(run: &RunRecord, name: &str) -> Option<f64> {
-    let load = run.load.as_ref()?;
-    let l = &load.total.latency_us;
-    Some(match name {
-        "rps" => load.total.rps,
-        "p50_us" => l.p50 as f64,
-        "p90_us" => l.p90 as f64,
-        "p99_us" => l.p99 as f64,
-        "p999_us" => l.p999 as f64,
-        "max_us" => l.max as f64,
-        "error_rate" => load.total.error_rate,
-        "server_peak_rss_bytes" => run.resources.get("server")?.peak_rss_bytes as f64,
-        // ms per 1000 requests is µs per request.
-        "server_cpu_ms_per_1k_requests" | "server_cpu_us_per_request" => {
-            run.resources.get("server")?.cpu_ms_per_1k_requests?
-        }
-        "send_lag_p99_us" => load.open.as_ref()?.send_lag_us.p99 as f64,
-        // Only a maximum the server set: a search stopped by its bounds or the generator gives a
-        // lower bound, which is no figure to take a median of or compare.
-        "max_sustainable_rps" => load.search.as_ref().filter(|s| s.found_by_server())?.max_sustainable_rps?,
-        _ => return None,
-    })
-}
-
 /// The clean runs of `framework` in `scenario`.
 pub fn clean_runs<'a>(scenario: &'a ScenarioResult, framework: &str) -> Vec<&'a RunRecord> {
     scenario.runs.iter().filter(|r| r.framework == framework && r.is_clean()).collect()
 }
 
 /// A metric of `framework`'s clean runs, one value per repeat.
-pub fn metric_values(scenario: &ScenarioResult, framework: &str, name: &str) -> Vec<f64> {
-    values(&clean_runs(scenario, framework), |r| metric(r, name))
+pub fn metric_values(scenario: &ScenarioResult, framework: &str, metric: Metric) -> Vec<f64> {
+    values(&clean_runs(scenario, framework), |r| metric.of(r))
 }
 
-/// Whether runs can fairly compare `spec`. Throughput only in the closed model and when no run
+/// Whether runs can fairly compare `metric`. Throughput only in the closed model and when no run
 /// was limited by anything but the server; latency when the load was equal and the generator
 /// kept it (open model: the generator kept its schedule; closed model: nothing else limited);
 /// CPU per request, peak memory and error rate always: they are per request, whatever set the
 /// rate.
-pub fn fair_in(spec: MetricSpec, open: bool, runs: &[&RunRecord]) -> bool {
+pub fn fair_in(metric: Metric, open: bool, runs: &[&RunRecord]) -> bool {
     let limited =
-        |role: Option<&str>| runs.iter().any(|r| r.bottlenecks.iter().any(|b| role.is_none_or(|x| b.role == x)));
-    match spec.key {
+        |role: Option<Role>| runs.iter().any(|r| r.bottlenecks.iter().any(|b| role.is_none_or(|x| b.role == x)));
+    match metric {
         // The maximum is the server's only when the server broke (not the search's `max`, not the
         // generator) and nothing else ran out of CPU where it broke.
-        "max_sustainable_rps" => {
+        Metric::MaxRps => {
             !limited(None)
                 && runs
                     .iter()
                     .all(|r| r.load.as_ref().and_then(|l| l.search.as_ref()).is_some_and(|s| s.found_by_server()))
         }
-        "rps" => !open && !limited(None),
-        "p50_us" | "p99_us" if open => !limited(Some("loadgen")),
-        "p50_us" | "p99_us" => !limited(None),
+        Metric::Rps => !open && !limited(None),
+        Metric::P50 | Metric::P99 if open => !limited(Some(Role::Loadgen)),
+        Metric::P50 | Metric::P99 => !limited(None),
         _ => true,
     }
 }
 
 /// The pairs of `a` and `b` on a metric: one per repeat in which both ran clean and measured it,
 /// and the number of such repeats left out because the metric was not fair there ([`fair_in`]).
-pub fn pairs(scenario: &ScenarioResult, a: &str, b: &str, spec: MetricSpec) -> (Vec<u32>, Vec<(f64, f64)>, usize) {
+pub fn pairs(scenario: &ScenarioResult, a: &str, b: &str, metric: Metric) -> (Vec<u32>, Vec<(f64, f64)>, usize) {
     let (mut repeats, mut values, mut left_out) = (Vec::new(), Vec::new(), 0);
     let mut seen: Vec<u32> = scenario.runs.iter().map(|r| r.repeat).collect();
     seen.sort_unstable();
     seen.dedup();
-    let open = scenario.model == "open";
+    let open = scenario.model == ModelKind::Open;
     for repeat in seen {
         let find = |fw: &str| scenario.runs.iter().find(|r| r.repeat == repeat && r.framework == fw && r.is_clean());
         let (Some(ra), Some(rb)) = (find(a), find(b)) else { continue };
-        let (Some(x), Some(y)) = (metric(ra, spec.key), metric(rb, spec.key)) else { continue };
-        if !fair_in(spec, open, &[ra, rb]) {
+        let (Some(x), Some(y)) = (metric.of(ra), metric.of(rb)) else { continue };
+        if !fair_in(metric, open, &[ra, rb]) {
             left_out += 1;
             continue;
         }
@@ -193,20 +115,20 @@ pub fn pairs(scenario: &ScenarioResult, a: &str, b: &str, spec: MetricSpec) -> (
     (repeats, values, left_out)
 }
 
-/// `a` against `b` on `spec`, pair by pair, judged with the practical threshold `min_effect`.
+/// `a` against `b` on `metric`, pair by pair, judged with the practical threshold `min_effect`.
 pub fn compare_paired(
     scenario: &ScenarioResult,
     a: &str,
     b: &str,
-    spec: MetricSpec,
+    metric: Metric,
     min_effect: f64,
     seed: u64,
 ) -> Option<PairedComparison> {
     let (repeats, values, left_out): (Vec<u32>, Vec<(f64, f64)>, usize) = {
-        let (r, v, left_out) = pairs(scenario, a, b, spec);
+        let (r, v, left_out) = pairs(scenario, a, b, metric);
         // Only pairs the statistics can use, so `repeats` lines up with the effects.
         let usable = |(x, y): (f64, f64)| {
-            x.is_finite() && y.is_finite() && (spec.scale == Scale::Absolute || (x > 0.0 && y > 0.0))
+            x.is_finite() && y.is_finite() && (metric.scale() == Scale::Absolute || (x > 0.0 && y > 0.0))
         };
         let (r, v) = r.into_iter().zip(v).filter(|(_, p)| usable(*p)).unzip();
         (r, v, left_out)
@@ -214,13 +136,13 @@ pub fn compare_paired(
     if values.is_empty() {
         return None;
     }
-    let stats = stats::paired(&values, spec.scale, spec.higher_is_better, spec.threshold(min_effect), seed);
-    let sentence = sentence(spec, a, b, &stats);
+    let stats = stats::paired(&values, metric.scale(), metric.higher_is_better(), metric.threshold(min_effect), seed);
+    let sentence = sentence(metric, a, b, &stats);
     Some(PairedComparison {
-        metric: spec.key.to_owned(),
+        metric,
         a: a.to_owned(),
         b: b.to_owned(),
-        higher_is_better: spec.higher_is_better,
+        higher_is_better: metric.higher_is_better(),
         repeats,
         left_out,
         stats,
@@ -228,21 +150,16 @@ pub fn compare_paired(
     })
 }
 
-/// The spec of a metric key, for readers of [`PairedComparison`]s.
-pub fn spec(key: &str) -> Option<MetricSpec> {
-    [RPS, MAX_RPS, P50, P99, CPU, MEMORY, ERRORS].into_iter().find(|s| s.key == key)
-}
-
 /// A relative change as a signed percentage, or an absolute one in percentage points.
-fn signed(spec: MetricSpec, x: f64) -> String {
-    match spec.scale {
+fn signed(metric: Metric, x: f64) -> String {
+    match metric.scale() {
         Scale::Relative => format!("{:+.1}%", x * 100.0),
         Scale::Absolute => format!("{:+.2} pp", x * 100.0),
     }
 }
 
-fn magnitude(spec: MetricSpec, x: f64) -> String {
-    match spec.scale {
+fn magnitude(metric: Metric, x: f64) -> String {
+    match metric.scale() {
         Scale::Relative => format!("{:.1}%", x.abs() * 100.0),
         Scale::Absolute => format!("{:.2} pp", x.abs() * 100.0),
     }
@@ -253,16 +170,17 @@ fn p_text(p: f64) -> String {
 }
 
 /// The outcome of a paired comparison in words a reviewer can check.
-pub fn sentence(spec: MetricSpec, a: &str, b: &str, s: &PairedStats) -> String {
-    let threshold = match spec.scale {
+pub fn sentence(metric: Metric, a: &str, b: &str, s: &PairedStats) -> String {
+    let label = metric.label();
+    let threshold = match metric.scale() {
         Scale::Relative => format!("±{:.1}%", s.min_effect * 100.0),
         Scale::Absolute => format!("±{:.2} pp", s.min_effect * 100.0),
     };
     let ab = format!(
         "{a} vs {b} {} (95% CI {} to {}; {} pairs, sign-flip {})",
-        signed(spec, s.effect),
-        signed(spec, s.low),
-        signed(spec, s.high),
+        signed(metric, s.effect),
+        signed(metric, s.low),
+        signed(metric, s.high),
         s.n,
         p_text(s.p_value)
     );
@@ -275,7 +193,7 @@ pub fn sentence(spec: MetricSpec, a: &str, b: &str, s: &PairedStats) -> String {
             // so the interval may reach past zero, and it must be read that way.
             let w = if a_wins {
                 s.effect
-            } else if spec.scale == Scale::Relative {
+            } else if metric.scale() == Scale::Relative {
                 1.0 / (1.0 + s.effect) - 1.0
             } else {
                 -s.effect
@@ -285,30 +203,28 @@ pub fn sentence(spec: MetricSpec, a: &str, b: &str, s: &PairedStats) -> String {
             format!(
                 "{winner} {} {direction} than {loser} by {} ({agree} of {} pairs agree, sign-flip {}; {a} vs {b} {}, \
                  95% CI {} to {})",
-                spec.label,
-                magnitude(spec, w),
+                label,
+                magnitude(metric, w),
                 s.n,
                 p_text(s.p_value),
-                signed(spec, s.effect),
-                signed(spec, s.low),
-                signed(spec, s.high)
+                signed(metric, s.effect),
+                signed(metric, s.low),
+                signed(metric, s.high)
             )
         }
-        Outcome::Equivalent => format!("{} equivalent within {threshold}: {ab}", spec.label),
+        Outcome::Equivalent => format!("{label} equivalent within {threshold}: {ab}"),
         Outcome::BelowThreshold => {
-            format!("{} differs, but by less than {threshold} (no practical difference): {ab}", spec.label)
+            format!("{label} differs, but by less than {threshold} (no practical difference): {ab}")
         }
         Outcome::Inconclusive => format!(
-            "{} inconclusive: {ab}; about {} pairs would tell",
-            spec.label,
+            "{label} inconclusive: {ab}; about {} pairs would tell",
             s.needed_pairs.map_or_else(|| "more".to_owned(), |n| n.to_string())
         ),
         Outcome::TooFewPairs => format!(
-            "{}: {a} vs {b} ranged {} to {} over {} pairs (a range, covering the median {:.0}% of the time; a 95% \
+            "{label}: {a} vs {b} ranged {} to {} over {} pairs (a range, covering the median {:.0}% of the time; a 95% \
              interval needs {MIN_PAIRS} pairs), so no verdict",
-            spec.label,
-            signed(spec, s.low),
-            signed(spec, s.high),
+            signed(metric, s.low),
+            signed(metric, s.high),
             s.n,
             s.coverage * 100.0
         ),
@@ -316,9 +232,8 @@ pub fn sentence(spec: MetricSpec, a: &str, b: &str, s: &PairedStats) -> String {
 }
 
 /// The roles that limited at least one run of the scenario, sorted.
-pub fn limited_by(scenario: &ScenarioResult) -> Vec<String> {
-    let mut roles: Vec<String> =
-        scenario.runs.iter().flat_map(|r| r.bottlenecks.iter().map(|b| b.role.clone())).collect();
+pub fn limited_by(scenario: &ScenarioResult) -> Vec<Role> {
+    let mut roles: Vec<Role> = scenario.runs.iter().flat_map(|r| r.bottlenecks.iter().map(|b| b.role)).collect();
     roles.sort();
     roles.dedup();
     roles
@@ -327,14 +242,14 @@ pub fn limited_by(scenario: &ScenarioResult) -> Vec<String> {
 /// The metrics contenders are compared on in `scenario`: throughput in the closed model only (in
 /// the open model the schedule fixes it), latency, CPU per request, peak memory and error rate.
 /// Each comparison then keeps only the pairs where its metric is fair ([`fair_in`]).
-pub fn metrics_for(scenario: &ScenarioResult) -> Vec<MetricSpec> {
-    if scenario.model == "search" {
+pub fn metrics_for(scenario: &ScenarioResult) -> Vec<Metric> {
+    if scenario.model == ModelKind::Search {
         // Latency and errors are within the SLO at each maximum by construction; CPU per request
         // and memory are read at each contender's own maximum.
-        return vec![MAX_RPS, CPU, MEMORY];
+        return vec![Metric::MaxRps, Metric::Cpu, Metric::PeakRss];
     }
-    let mut metrics = if scenario.model == "open" { vec![] } else { vec![RPS] };
-    metrics.extend([P50, P99, CPU, MEMORY, ERRORS]);
+    let mut metrics = if scenario.model == ModelKind::Open { vec![] } else { vec![Metric::Rps] };
+    metrics.extend([Metric::P50, Metric::P99, Metric::Cpu, Metric::PeakRss, Metric::ErrorRate]);
     metrics
 }
 
@@ -347,27 +262,26 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], min_effect: f
         if runs.is_empty() {
             continue;
         }
-        let est = |name: &str| stats::estimate(&values(&runs, |r| metric(r, name)));
-        let cpu = values(&runs, |r| metric(r, "server_cpu_ms_per_1k_requests"));
-        let lag = values(&runs, |r| metric(r, "send_lag_p99_us"));
-        let max_rps = values(&runs, |r| metric(r, "max_sustainable_rps"));
+        let measured = |metric: Metric| values(&runs, |r| metric.of(r));
+        let est = |metric: Metric| stats::estimate(&measured(metric));
+        let some_est = |metric: Metric| Some(measured(metric)).filter(|v| !v.is_empty()).map(|v| stats::estimate(&v));
         let judged: Vec<bool> = runs.iter().filter_map(|r| r.load.as_ref()?.slo.as_ref().map(|s| s.pass)).collect();
         summaries.push(FrameworkSummary {
             framework: fw.clone(),
             clean_runs: runs.len(),
-            rps: est("rps"),
-            p50_us: est("p50_us"),
-            p90_us: est("p90_us"),
-            p99_us: est("p99_us"),
-            p999_us: est("p999_us"),
-            max_us: est("max_us"),
-            error_rate: est("error_rate"),
-            server_peak_rss_bytes: est("server_peak_rss_bytes"),
-            server_cpu_ms_per_1k_requests: (!cpu.is_empty()).then(|| stats::estimate(&cpu)),
+            rps: est(Metric::Rps),
+            p50_us: est(Metric::P50),
+            p90_us: est(Metric::P90),
+            p99_us: est(Metric::P99),
+            p999_us: est(Metric::P999),
+            max_us: est(Metric::Max),
+            error_rate: est(Metric::ErrorRate),
+            server_peak_rss_bytes: est(Metric::PeakRss),
+            server_cpu_ms_per_1k_requests: some_est(Metric::Cpu),
             slo: (!judged.is_empty())
                 .then(|| SloTally { met: judged.iter().filter(|p| **p).count(), judged: judged.len() }),
-            send_lag_p99_us: (!lag.is_empty()).then(|| stats::estimate(&lag)),
-            max_sustainable_rps: (!max_rps.is_empty()).then(|| stats::estimate(&max_rps)),
+            send_lag_p99_us: some_est(Metric::SendLagP99),
+            max_sustainable_rps: some_est(Metric::MaxRps),
         });
     }
     if summaries.is_empty() {
@@ -390,22 +304,21 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], min_effect: f
     Some(Summary { frameworks: summaries, comparisons, limited_by, throughput_compared, min_effect, verdict })
 }
 
-fn verdict(scenario: &ScenarioResult, comparisons: &[PairedComparison], limited_by: &[String]) -> String {
+fn verdict(scenario: &ScenarioResult, comparisons: &[PairedComparison], limited_by: &[Role]) -> String {
     if comparisons.is_empty() {
         return "Only one contender has clean runs; nothing to compare.".to_owned();
     }
-    let find = |key: &str| comparisons.iter().find(|c| c.metric == key).map(|c| c.sentence.clone());
-    let mut efficiency: Vec<String> =
-        ["server_cpu_us_per_request", "server_peak_rss_bytes"].iter().filter_map(|k| find(k)).collect();
-    if let Some(c) = comparisons.iter().find(|c| c.metric == "error_rate")
+    let find = |metric: Metric| comparisons.iter().find(|c| c.metric == metric).map(|c| c.sentence.clone());
+    let mut efficiency: Vec<String> = [Metric::Cpu, Metric::PeakRss].into_iter().filter_map(find).collect();
+    if let Some(c) = comparisons.iter().find(|c| c.metric == Metric::ErrorRate)
         && c.stats.outcome != Outcome::Equivalent
     {
         efficiency.push(c.sentence.clone());
     }
-    let open = scenario.model == "open";
-    let search = scenario.model == "search";
+    let open = scenario.model == ModelKind::Open;
+    let search = scenario.model == ModelKind::Search;
     let headline = comparisons.iter().find(|c| c.metric == headline_metric(scenario));
-    let limits = limited_by.join(" and ");
+    let limits = joined(limited_by, " and ");
     let mut out = match headline {
         Some(c) if c.left_out == 0 => format!("{}.", capitalised(&c.sentence)),
         Some(c) => format!(
@@ -461,12 +374,17 @@ fn verdict(scenario: &ScenarioResult, comparisons: &[PairedComparison], limited_
 
 /// What a scenario is mainly compared on: throughput (closed model), p99 at the scheduled rate
 /// (open model) or the maximum sustainable throughput (search).
-pub fn headline_metric(scenario: &ScenarioResult) -> &'static str {
-    match scenario.model.as_str() {
-        "open" => "p99_us",
-        "search" => "max_sustainable_rps",
-        _ => "rps",
+pub fn headline_metric(scenario: &ScenarioResult) -> Metric {
+    match scenario.model {
+        ModelKind::Open => Metric::P99,
+        ModelKind::Search => Metric::MaxRps,
+        ModelKind::Closed => Metric::Rps,
     }
+}
+
+/// Names joined by `sep`, as `[a, b].join(sep)` does for strings.
+pub fn joined(items: &[impl std::fmt::Display], sep: &str) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep)
 }
 
 fn capitalised(s: &str) -> String {
@@ -495,20 +413,17 @@ mod tests {
     #[test]
     fn a_shared_core_names_the_role_that_filled_it() {
         let plan = CpuPlan { server: Some(vec![0]), loadgen: Some(vec![1]), db: Some(vec![1]), origin: "test".into() };
-        let mut resources = BTreeMap::from([
-            ("server".to_owned(), role(0.9)),
-            ("loadgen".to_owned(), role(0.15)),
-            ("postgres".to_owned(), role(0.8)),
-        ]);
+        let mut resources =
+            BTreeMap::from([(Role::Server, role(0.9)), (Role::Loadgen, role(0.15)), (Role::Postgres, role(0.8))]);
         let found = bottlenecks(&resources, &plan, 2);
-        assert_eq!(found.iter().map(|b| b.role.as_str()).collect::<Vec<_>>(), ["postgres"], "{found:?}");
+        assert_eq!(found.iter().map(|b| b.role).collect::<Vec<_>>(), [Role::Postgres], "{found:?}");
         assert!(found[0].detail.contains("shares with loadgen"), "{}", found[0].detail);
         // Half as busy: nothing saturated. An external Postgres (not observed) is never named.
-        resources.insert("postgres".to_owned(), role(0.4));
+        resources.insert(Role::Postgres, role(0.4));
         assert!(bottlenecks(&resources, &plan, 2).is_empty());
-        resources.remove("postgres");
-        resources.insert("loadgen".to_owned(), role(0.95));
+        resources.remove(&Role::Postgres);
+        resources.insert(Role::Loadgen, role(0.95));
         let found = bottlenecks(&resources, &plan, 2);
-        assert_eq!(found.iter().map(|b| b.role.as_str()).collect::<Vec<_>>(), ["loadgen"]);
+        assert_eq!(found.iter().map(|b| b.role).collect::<Vec<_>>(), [Role::Loadgen]);
     }
 }

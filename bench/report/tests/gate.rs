@@ -2,6 +2,7 @@
 
 use taskbench_report::fixture::{Shape, results};
 use taskbench_report::gate::{GateError, gate};
+use taskbench_report::model::Metric;
 
 const DEFAULT: f64 = taskbench_report::stats::DEFAULT_MIN_EFFECT;
 
@@ -16,7 +17,7 @@ fn identical_contenders_never_fail_the_gate() {
         let g = gate(&r, None, None, DEFAULT).expect("judged");
         assert_eq!((g.base.as_str(), g.head.as_str()), ("base", "head"), "first and second contender by default");
         assert_ne!(g.exit_code(), 1, "seed {seed}:\n{}", g.markdown());
-        assert!(g.rows.iter().any(|r| r.metric == "rps"), "a closed model's throughput is judged");
+        assert!(g.rows.iter().any(|r| r.metric == Metric::Rps), "a closed model's throughput is judged");
     }
 }
 
@@ -25,8 +26,8 @@ fn a_thirty_percent_slower_head_fails_on_throughput_and_latency() {
     let r = run(Shape::new("head", 28_000.0, 570.0), 6, 3);
     let g = gate(&r, None, None, DEFAULT).expect("judged");
     assert_eq!(g.exit_code(), 1, "{}", g.markdown());
-    let failed: Vec<&str> = g.rows.iter().filter(|r| r.regression).map(|r| r.metric).collect();
-    assert!(failed.contains(&"rps") && failed.contains(&"p50_us"), "{failed:?}");
+    let failed: Vec<Metric> = g.rows.iter().filter(|r| r.regression).map(|r| r.metric).collect();
+    assert!(failed.contains(&Metric::Rps) && failed.contains(&Metric::P50), "{failed:?}");
     let md = g.markdown();
     assert!(md.starts_with("## taskbench gate: FAILED"), "{md}");
     assert!(md.contains("| gate | throughput |") && md.contains("**regression**"), "{md}");
@@ -35,7 +36,7 @@ fn a_thirty_percent_slower_head_fails_on_throughput_and_latency() {
     // The other way round it is an improvement, and passes.
     let g = gate(&r, Some("head"), Some("base"), DEFAULT).expect("judged");
     assert_eq!(g.exit_code(), 0, "{}", g.markdown());
-    assert!(g.rows.iter().any(|r| r.metric == "rps" && r.improvement));
+    assert!(g.rows.iter().any(|r| r.metric == Metric::Rps && r.improvement));
 }
 
 #[test]

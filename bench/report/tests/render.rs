@@ -6,7 +6,7 @@ use std::path::Path;
 mod common;
 
 use taskbench_report::fixture::{Shape, results};
-use taskbench_report::model::{Bottleneck, Results};
+use taskbench_report::model::{Bottleneck, Metric, Results, Role};
 use taskbench_report::{markdown, summary, terminal_summary, write_report};
 
 const FRAMEWORKS: [&str; 2] = ["axum", "actix"];
@@ -156,7 +156,7 @@ fn incomplete_runs_and_a_framework_without_clean_runs_still_render() {
 fn one_repeat_no_samples_and_an_external_database_still_render() {
     let mut r = constructed(1);
     for run in &mut r.scenarios[0].runs {
-        run.resources.remove("postgres");
+        run.resources.remove(&Role::Postgres);
         if run.framework == "axum" {
             run.samples.clear();
             run.load.as_mut().expect("measured").series.clear();
@@ -193,11 +193,8 @@ fn no_measurement_at_all_renders_placeholders() {
 
 #[test]
 fn a_limited_run_compares_efficiency_but_not_throughput() {
-    let limit = || Bottleneck {
-        role: "postgres".into(),
-        utilisation: 0.97,
-        detail: "postgres used 97% of its 1 CPU(s)".into(),
-    };
+    let limit =
+        || Bottleneck { role: Role::Postgres, utilisation: 0.97, detail: "postgres used 97% of its 1 CPU(s)".into() };
     // Every repeat limited: throughput and latency are not compared at all.
     let mut r = constructed(6);
     for run in r.scenarios[0].runs.iter_mut().filter(|run| run.framework == "actix") {
@@ -255,7 +252,7 @@ fn a_search_reports_each_maximum_compares_them_and_draws_the_curve() {
         assert!(max.median <= capacity * 1.02 && max.median >= capacity * 0.86 * 0.93, "{fw}: {max:?}");
         assert!(max.ci_low.is_some(), "6 repeats give a 95% interval");
     }
-    let c = summary.comparisons.iter().find(|c| c.metric == "max_sustainable_rps").expect("maxima compared");
+    let c = summary.comparisons.iter().find(|c| c.metric == Metric::MaxRps).expect("maxima compared");
     assert_eq!(c.stats.n, 6);
     assert!(c.sentence.contains("axum maximum sustainable throughput higher than actix"), "{}", c.sentence);
     assert!(summary.verdict.starts_with("Axum maximum sustainable throughput higher"), "{}", summary.verdict);
@@ -292,6 +289,6 @@ fn a_search_that_never_broke_is_not_compared() {
     }
     resummarise(&mut r);
     let summary = r.scenarios[0].summary.as_ref().expect("summary");
-    assert!(!summary.comparisons.iter().any(|c| c.metric == "max_sustainable_rps"), "{:?}", summary.comparisons);
+    assert!(!summary.comparisons.iter().any(|c| c.metric == Metric::MaxRps), "{:?}", summary.comparisons);
     assert!(summary.verdict.starts_with("Maximum sustainable throughput was not compared"), "{}", summary.verdict);
 }

@@ -28,6 +28,35 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
 }
 
+/// How a scenario loaded the servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Virtual users looping (Goose): the server sets the rate.
+    Closed,
+    /// A fixed arrival rate: the schedule sets it.
+    Open,
+    /// A saturation search: open-model steps up to the SLO's knee.
+    Search,
+}
+
+impl ModelKind {
+    /// Its name in `results.json` and scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Closed => "closed",
+            ModelKind::Open => "open",
+            ModelKind::Search => "search",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a request did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -19,16 +19,42 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use taskbench_loadgen::Scenario;
 use taskbench_provision::{DbChoice, DbKind, Postgres, ProvisionOptions};
-use taskbench_report::model::{CpuPlan, DbConfig, Results, RunConfig, RunRecord, ScenarioResult};
+use taskbench_report::model::{CpuPlan, DbConfig, ModelKind, Results, Role, RunConfig, RunRecord, ScenarioResult};
 
-use procs::{Loadgen, LoadgenEnd, Server, ServerSpec};
+use procs::{Loadgen, LoadgenEnd, LoadgenSpec, Server, ServerSpec};
 
 /// Scenarios of a default run: a realistic mix, a read-mostly day, and the framework floor.
 pub const DEFAULT_SCENARIOS: [&str; 3] = ["crud-mix", "read-heavy", "json-floor"];
 /// Scenarios of `--find-max` when none is named: the shipped saturation searches.
 pub const CAPACITY_SCENARIOS: [&str; 2] = ["capacity-read", "capacity-json"];
-/// The frameworks there are.
-pub const FRAMEWORKS: [&str; 2] = ["axum", "actix"];
+/// The frameworks taskbench ships a server for. Contenders (`--contender NAME=PATH`) are any
+/// binaries under names of the user's, so a run's contenders are names, not this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Framework {
+    Axum,
+    Actix,
+}
+
+impl Framework {
+    pub const ALL: [Framework; 2] = [Framework::Axum, Framework::Actix];
+
+    /// Its name on the command line, in results and in its binary's name (`taskbench-NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Framework::Axum => "axum",
+            Framework::Actix => "actix",
+        }
+    }
+
+    /// A name as given on the command line (any case, spaces around it ignored).
+    fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim().to_ascii_lowercase();
+        Self::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.map(Framework::name).to_vec();
+            format!("unknown framework `{s}`; expected some of {}", names.join(","))
+        })
+    }
+}
 /// Steal time (the hypervisor taking this machine's CPUs) above this share of the run is warned
 /// about, and flagged in the report.
 pub const STEAL_WARNING: f64 = 0.05;
@@ -42,8 +68,8 @@ pub struct RunArgs {
     #[arg(long = "scenario", value_name = "SCENARIO")]
     pub scenarios: Vec<String>,
     /// Frameworks to compare, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "axum,actix")]
-    pub frameworks: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "axum,actix", value_parser = Framework::parse)]
+    pub frameworks: Vec<Framework>,
     /// Measured runs of each framework per scenario [default: 6, the fewest pairs that allow a
     /// 95% interval and a verdict; with --quick: 2, a range and no verdict].
     #[arg(long)]
@@ -82,7 +108,7 @@ pub struct RunArgs {
     pub find_max: bool,
     /// A server binary to use instead of building/locating it: `axum=PATH` (repeatable).
     #[arg(long = "server-bin", value_name = "FRAMEWORK=PATH", value_parser = parse_server_bin)]
-    pub server_bins: Vec<(String, PathBuf)>,
+    pub server_bins: Vec<(Framework, PathBuf)>,
     /// A contender instead of a framework: `NAME=PATH [SERVER ARGS]`, shell-quoted, e.g.
     /// `base=old/taskbench-axum` or `'head=new/taskbench-axum --inject-cpu-us 3'`. Repeat for each
     /// (two or more replace --frameworks); they run interleaved A B, B A, … and
@@ -137,13 +163,48 @@ fn parse_contender(s: &str) -> Result<Contender, String> {
     Ok(Contender { name: name.to_owned(), binary: PathBuf::from(binary), args: args.to_vec() })
 }
 
-fn parse_server_bin(s: &str) -> Result<(String, PathBuf), String> {
+fn parse_server_bin(s: &str) -> Result<(Framework, PathBuf), String> {
     let (fw, path) = s.split_once('=').ok_or_else(|| format!("expected FRAMEWORK=PATH, found `{s}`"))?;
-    Ok((fw.to_owned(), PathBuf::from(path)))
+    Ok((Framework::parse(fw)?, PathBuf::from(path)))
+}
+
+/// Why `taskbench run` refused its arguments, before anything started.
+#[derive(Debug, thiserror::Error)]
+enum PlanError {
+    #[error(transparent)]
+    Scenario(#[from] taskbench_loadgen::scenario::ScenarioError),
+    #[error("--find-max: {0}")]
+    FindMax(String),
+    #[error("--contender: the name `{0}` is given twice; expected one name per contender")]
+    ContenderTwice(String),
+    #[error("--frameworks: expected at least one of axum,actix")]
+    NoFramework,
+    #[error("--repeats must be at least 1")]
+    NoRepeat,
+    #[error("--duration: {0}, or `scenario`")]
+    Duration(String),
+    #[error("--duration must be longer than 0s")]
+    ZeroDuration,
+    #[error("--db: {0}")]
+    Db(taskbench_provision::ProvisionError),
+    #[error("{0}")]
+    Cpus(String),
+}
+
+/// Why one measured run failed. Losing the database ends the whole `taskbench run` (every later
+/// run needs it); anything else fails that run only, and the next one starts afresh.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Server(String),
+    #[error("{0}")]
+    Loadgen(String),
 }
 
 /// Everything decided before the first run.
-struct Plan {
+struct RunPlan {
     scenarios: Vec<(PathBuf, Scenario)>,
     frameworks: Vec<String>,
     repeats: u32,
@@ -155,7 +216,7 @@ struct Plan {
     id: String,
 }
 
-fn plan(args: &RunArgs) -> Result<Plan, String> {
+fn plan(args: &RunArgs) -> Result<RunPlan, PlanError> {
     let names: Vec<String> = if !args.scenarios.is_empty() {
         args.scenarios.clone()
     } else if args.find_max {
@@ -168,57 +229,53 @@ fn plan(args: &RunArgs) -> Result<Plan, String> {
     let mut scenarios = Vec::new();
     for name in &names {
         let path = Scenario::locate(name, &crate::scenarios_dir());
-        let mut scenario = Scenario::from_file(&path).map_err(|e| e.to_string())?;
+        let mut scenario = Scenario::from_file(&path)?;
         if args.find_max {
-            scenario = scenario.as_search().map_err(|e| format!("--find-max: {e}"))?;
+            scenario = scenario.as_search().map_err(PlanError::FindMax)?;
         }
         scenarios.push((path, scenario));
     }
     let mut frameworks = Vec::new();
     for c in &args.contenders {
         if frameworks.contains(&c.name) {
-            return Err(format!("--contender: the name `{}` is given twice; expected one name per contender", c.name));
+            return Err(PlanError::ContenderTwice(c.name.clone()));
         }
         frameworks.push(c.name.clone());
     }
     for f in args.frameworks.iter().filter(|_| args.contenders.is_empty()) {
-        let f = f.trim().to_ascii_lowercase();
-        if !FRAMEWORKS.contains(&f.as_str()) {
-            return Err(format!("--frameworks: unknown framework `{f}`; expected some of {}", FRAMEWORKS.join(",")));
-        }
-        if !frameworks.contains(&f) {
-            frameworks.push(f);
+        if !frameworks.iter().any(|known| known == f.name()) {
+            frameworks.push(f.name().to_owned());
         }
     }
     if frameworks.is_empty() {
-        return Err("--frameworks: expected at least one of axum,actix".into());
+        return Err(PlanError::NoFramework);
     }
     let repeats = args.repeats.unwrap_or(if args.quick { 2 } else { 6 });
     if repeats == 0 {
-        return Err("--repeats must be at least 1".into());
+        return Err(PlanError::NoRepeat);
     }
     let duration = match args.duration.as_deref() {
         Some("scenario") => None,
         Some(d) => {
-            let d = crate::loadgen::humantime_duration(d).map_err(|e| format!("--duration: {e}, or `scenario`"))?;
+            let d = crate::loadgen::humantime_duration(d).map_err(PlanError::Duration)?;
             if d.is_zero() {
-                return Err("--duration must be longer than 0s".into());
+                return Err(PlanError::ZeroDuration);
             }
             Some(d)
         }
         None if args.quick => None,
         None => Some(Duration::from_secs(5)),
     };
-    let db: DbChoice = args.db.parse().map_err(|e| format!("--db: {e}"))?;
+    let db: DbChoice = args.db.parse().map_err(PlanError::Db)?;
     let available = cpus::available();
     let cpus = match &args.cpus {
-        Some(spec) => cpus::parse(spec, &available)?,
+        Some(spec) => cpus::parse(spec, &available).map_err(PlanError::Cpus)?,
         None => cpus::default_plan(&available),
     };
     let now = chrono::Utc::now();
     let id = format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>() & 0xff_ffff);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&id));
-    Ok(Plan { scenarios, frameworks, repeats, duration, warmup: args.warmup, db, cpus, out, id })
+    Ok(RunPlan { scenarios, frameworks, repeats, duration, warmup: args.warmup, db, cpus, out, id })
 }
 
 /// Steps a search is expected to take: the geometric ones to `max`, then bisection to the
@@ -241,31 +298,15 @@ fn order(frameworks: &[String], repeat: u32) -> Vec<String> {
 pub async fn run(args: RunArgs) -> ExitCode {
     let plan = match plan(&args) {
         Ok(p) => p,
-        Err(e) => return crate::fail(&e),
+        Err(e) => return crate::fail(&e.to_string()),
     };
     if let Err(e) = std::fs::create_dir_all(plan.out.join("logs")) {
         return crate::fail(&format!("creating {}: {e}", plan.out.display()));
     }
-    let given: BTreeMap<String, PathBuf> = if args.contenders.is_empty() {
-        args.server_bins.iter().cloned().collect()
-    } else {
-        args.contenders.iter().map(|c| (c.name.clone(), c.binary.clone())).collect()
-    };
-    let server_args: BTreeMap<String, Vec<String>> =
-        args.contenders.iter().map(|c| (c.name.clone(), c.args.clone())).collect();
-    let (binaries, profile) = match environment::server_binaries(&plan.frameworks, &given, !args.no_build) {
-        Ok(b) => b,
+    let servers = match servers(&args, &plan) {
+        Ok(s) => s,
         Err(e) => return crate::fail(&e),
     };
-    // After the build (which should have every CPU), before anything is measured.
-    if let Some(own) = plan.cpus.loadgen.as_deref()
-        && let Err(e) = cpus::pin_self(own)
-    {
-        tracing::warn!(error = %e, "could not pin taskbench itself to the load generator's CPUs");
-    }
-    if !taskbench_report::model::optimised_profile(&profile) {
-        tracing::warn!(%profile, "the servers are not optimised (`server` profile) builds: numbers will not represent the frameworks");
-    }
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     // SIGTERM (a CI job's timeout, `kill`) is the same request as Ctrl-C: stop, keep what was
     // measured, write the report.
@@ -288,43 +329,14 @@ pub async fn run(args: RunArgs) -> ExitCode {
         pin_postgres(pid, db_cpus);
     }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let mut results = Results {
-        schema_version: taskbench_report::SCHEMA_VERSION,
-        id: plan.id.clone(),
-        started_at: now(),
-        finished_at: None,
-        incomplete: Some("the run is in progress".into()),
-        environment: environment::environment(&profile, &binaries),
-        config: RunConfig {
-            command_line: std::env::args().collect(),
-            frameworks: plan.frameworks.clone(),
-            repeats: plan.repeats,
-            duration_secs: plan.duration.map(|d| d.as_secs_f64()),
-            warmup_secs: plan.warmup.map(|d| d.as_secs_f64()),
-            quick: args.quick,
-            db: DbConfig {
-                kind: pg.kind().to_string(),
-                detail: format!("PostgreSQL {version}, {}", describe_db(&pg)),
-                // Both are started with the default, durable settings; of a given URL we know nothing.
-                durable: matches!(pg.kind(), DbKind::Local | DbKind::Docker).then_some(true),
-            },
-            cpus: plan.cpus.clone(),
-            sample_interval_ms: args.sample_interval.as_millis() as u64,
-            server_pool_size: args.pool_size,
-            server_workers: plan.cpus.server.as_ref().map_or_else(|| cpus::available().len(), Vec::len),
-            seed,
-            min_effect: args.min_effect,
-            server_args: server_args.clone(),
-        },
-        scenarios: Vec::new(),
-    };
+    let mut results = begun(&args, &plan, &servers, &pg, &version, seed);
     let progress = Progress::new(&plan, args.quiet || args.json);
     let mut runner = Runner {
         plan: &plan,
         args: &args,
         pg: &pg,
-        binaries: &binaries,
-        server_args: &server_args,
+        binaries: &servers.binaries,
+        server_args: &servers.args,
         results: &mut results,
         progress,
     };
@@ -342,13 +354,83 @@ pub async fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = wrote {
         return crate::fail(&format!("writing {}: {e}", plan.out.join("results.json").display()));
     }
-    let rendered = crate::report::render(&results, &plan.out);
+    finish(&args, &plan, &results)
+}
+
+/// The server binaries of a run, by contender, with their extra arguments and build profile.
+struct Servers {
+    binaries: BTreeMap<String, PathBuf>,
+    args: BTreeMap<String, Vec<String>>,
+    profile: String,
+}
+
+/// Finds (building them first where it can) the contenders' binaries, then pins taskbench itself
+/// to the load generator's CPUs: after the build, which should have every CPU.
+fn servers(args: &RunArgs, plan: &RunPlan) -> Result<Servers, String> {
+    let given: BTreeMap<String, PathBuf> = if args.contenders.is_empty() {
+        args.server_bins.iter().map(|(f, path)| (f.name().to_owned(), path.clone())).collect()
+    } else {
+        args.contenders.iter().map(|c| (c.name.clone(), c.binary.clone())).collect()
+    };
+    let server_args = args.contenders.iter().map(|c| (c.name.clone(), c.args.clone())).collect();
+    let (binaries, profile) = environment::server_binaries(&plan.frameworks, &given, !args.no_build)?;
+    if let Some(own) = plan.cpus.loadgen.as_deref()
+        && let Err(e) = cpus::pin_self(own)
+    {
+        tracing::warn!(error = %e, "could not pin taskbench itself to the load generator's CPUs");
+    }
+    if !taskbench_report::model::optimised_profile(&profile) {
+        tracing::warn!(%profile, "the servers are not optimised (`server` profile) builds: numbers will not represent the frameworks");
+    }
+    Ok(Servers { binaries, args: server_args, profile })
+}
+
+/// The results document of a run that has just begun: environment and configuration, no
+/// scenario yet, marked in progress.
+fn begun(args: &RunArgs, plan: &RunPlan, servers: &Servers, pg: &Postgres, version: &str, seed: u64) -> Results {
+    Results {
+        schema_version: taskbench_report::SCHEMA_VERSION,
+        id: plan.id.clone(),
+        started_at: now(),
+        finished_at: None,
+        incomplete: Some("the run is in progress".into()),
+        environment: environment::environment(&servers.profile, &servers.binaries),
+        config: RunConfig {
+            command_line: std::env::args().collect(),
+            frameworks: plan.frameworks.clone(),
+            repeats: plan.repeats,
+            duration_secs: plan.duration.map(|d| d.as_secs_f64()),
+            warmup_secs: plan.warmup.map(|d| d.as_secs_f64()),
+            quick: args.quick,
+            db: DbConfig {
+                kind: pg.kind().to_string(),
+                detail: format!("PostgreSQL {version}, {}", describe_db(pg)),
+                // Both are started with the default, durable settings; of a given URL we know nothing.
+                durable: matches!(pg.kind(), DbKind::Local | DbKind::Docker).then_some(true),
+            },
+            cpus: plan.cpus.clone(),
+            sample_interval_ms: args.sample_interval.as_millis() as u64,
+            server_pool_size: args.pool_size,
+            server_workers: plan.cpus.server.as_ref().map_or_else(|| cpus::available().len(), Vec::len),
+            seed,
+            min_effect: args.min_effect,
+            server_args: servers.args.clone(),
+        },
+        scenarios: Vec::new(),
+    }
+}
+
+/// Renders the report, prints the summary (or results.json) and says where the results are;
+/// the exit code: 1 when the run is incomplete or a run failed, 2 when the report could not be
+/// rendered.
+fn finish(args: &RunArgs, plan: &RunPlan, results: &Results) -> ExitCode {
+    let rendered = crate::report::render(results, &plan.out);
     let mut stdout = std::io::stdout();
     if args.json {
-        let _ = stdout.write_all(&serde_json::to_vec_pretty(&results).unwrap_or_default());
+        let _ = stdout.write_all(&serde_json::to_vec_pretty(results).unwrap_or_default());
         let _ = stdout.write_all(b"\n");
     } else if !args.quiet {
-        let _ = stdout.write_all(crate::report::summary(&results).as_bytes());
+        let _ = stdout.write_all(crate::report::summary(results).as_bytes());
     }
     let _ = writeln!(std::io::stderr(), "taskbench: results in {}", plan.out.display());
     if let Err(e) = rendered {
@@ -398,7 +480,7 @@ fn pin_postgres(postmaster: u32, db_cpus: &[usize]) {
 }
 
 /// How long a run of `s` is expected to take (a search: its expected steps).
-fn expected_run(plan: &Plan, s: &Scenario) -> Duration {
+fn expected_run(plan: &RunPlan, s: &Scenario) -> Duration {
     match &s.load.model {
         taskbench_loadgen::scenario::LoadModel::Search(spec) => {
             let step = plan.warmup.unwrap_or(s.load.warmup) + s.load.duration;
@@ -415,7 +497,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(plan: &Plan, hidden: bool) -> Self {
+    fn new(plan: &RunPlan, hidden: bool) -> Self {
         let per_run = |s: &Scenario| expected_run(plan, s);
         let total: Duration =
             plan.scenarios.iter().map(|(_, s)| per_run(s) * plan.repeats * plan.frameworks.len() as u32).sum();
@@ -447,8 +529,39 @@ impl Progress {
     }
 }
 
+/// A scenario's entry in results.json, before its first run.
+fn scenario_result(path: &Path, scenario: &Scenario) -> ScenarioResult {
+    ScenarioResult {
+        name: scenario.name.clone(),
+        description: scenario.description.clone(),
+        model: match scenario.load.model {
+            taskbench_loadgen::scenario::LoadModel::Closed { .. } => ModelKind::Closed,
+            taskbench_loadgen::scenario::LoadModel::Open { .. } => ModelKind::Open,
+            taskbench_loadgen::scenario::LoadModel::Search(_) => ModelKind::Search,
+        },
+        file: path.display().to_string(),
+        source: std::fs::read_to_string(path).unwrap_or_default(),
+        warmup_secs: scenario.load.warmup.as_secs_f64(),
+        duration_secs: scenario.load.duration.as_secs_f64(),
+        runs: Vec::new(),
+        summary: None,
+    }
+}
+
+/// One measured run to make: which scenario, contender, repeat and position, on which copy of
+/// which template.
+struct Job<'s> {
+    path: &'s Path,
+    scenario: &'s Scenario,
+    framework: &'s str,
+    repeat: u32,
+    position: u32,
+    db: String,
+    template: &'s str,
+}
+
 struct Runner<'a> {
-    plan: &'a Plan,
+    plan: &'a RunPlan,
     args: &'a RunArgs,
     pg: &'a Postgres,
     binaries: &'a BTreeMap<String, PathBuf>,
@@ -469,30 +582,8 @@ impl Runner<'_> {
     async fn all(&mut self, mut interrupt: tokio::sync::watch::Receiver<bool>) -> Option<String> {
         let stamp = self.plan.id.split('-').next_back().unwrap_or("0").to_owned();
         for (index, (path, scenario)) in self.plan.scenarios.iter().enumerate() {
-            let mut scenario = scenario.clone();
-            let search = matches!(scenario.load.model, taskbench_loadgen::scenario::LoadModel::Search(_));
-            // A search's duration is per step: only an explicit --duration changes it.
-            if let Some(d) = self.plan.duration.filter(|_| !search || self.args.duration.is_some()) {
-                scenario.load.duration = d;
-            }
-            if let Some(w) = self.plan.warmup {
-                scenario.load.warmup = w;
-            }
-            self.results.scenarios.push(ScenarioResult {
-                name: scenario.name.clone(),
-                description: scenario.description.clone(),
-                model: match scenario.load.model {
-                    taskbench_loadgen::scenario::LoadModel::Closed { .. } => "closed".into(),
-                    taskbench_loadgen::scenario::LoadModel::Open { .. } => "open".into(),
-                    taskbench_loadgen::scenario::LoadModel::Search(_) => "search".into(),
-                },
-                file: path.display().to_string(),
-                source: std::fs::read_to_string(path).unwrap_or_default(),
-                warmup_secs: scenario.load.warmup.as_secs_f64(),
-                duration_secs: scenario.load.duration.as_secs_f64(),
-                runs: Vec::new(),
-                summary: None,
-            });
+            let scenario = self.effective(scenario);
+            self.results.scenarios.push(scenario_result(path, &scenario));
             let template = format!("tb_{stamp}_{index}_seeded");
             self.progress.start(Duration::ZERO, format!("{}: seeding", scenario.name));
             if let Err(e) = self.seed(&template, &scenario).await {
@@ -505,11 +596,16 @@ impl Runner<'_> {
             }
             for repeat in 1..=self.plan.repeats {
                 for (position, framework) in order(&self.plan.frameworks, repeat).iter().enumerate() {
-                    let db = format!("tb_{stamp}_{index}_r{repeat}_{framework}");
-                    let record = self
-                        .one(path, &scenario, framework, repeat, position as u32 + 1, &db, &template, &mut interrupt)
-                        .await;
-                    let db_lost = record.error.as_deref().is_some_and(|e| e.starts_with("database:"));
+                    let job = Job {
+                        path,
+                        scenario: &scenario,
+                        framework,
+                        repeat,
+                        position: position as u32 + 1,
+                        db: format!("tb_{stamp}_{index}_r{repeat}_{framework}"),
+                        template: &template,
+                    };
+                    let (record, db_lost) = self.one(&job, &mut interrupt).await;
                     if let Some(s) = self.results.scenarios.last_mut() {
                         s.runs.push(record);
                     }
@@ -530,6 +626,20 @@ impl Runner<'_> {
         None
     }
 
+    /// The scenario as it runs: the command line's duration and warm-up over the file's.
+    fn effective(&self, scenario: &Scenario) -> Scenario {
+        let mut scenario = scenario.clone();
+        let search = matches!(scenario.load.model, taskbench_loadgen::scenario::LoadModel::Search(_));
+        // A search's duration is per step: only an explicit --duration changes it.
+        if let Some(d) = self.plan.duration.filter(|_| !search || self.args.duration.is_some()) {
+            scenario.load.duration = d;
+        }
+        if let Some(w) = self.plan.warmup {
+            scenario.load.warmup = w;
+        }
+        scenario
+    }
+
     fn server_spec<'b>(&'b self, framework: &str, url: &'b str, log: PathBuf) -> ServerSpec<'b> {
         ServerSpec {
             binary: &self.binaries[framework],
@@ -544,40 +654,31 @@ impl Runner<'_> {
 
     /// Creates `template`, migrates it and seeds the scenario's data through the API of a
     /// server of the first framework, then stops it so the template can be copied.
-    async fn seed(&self, template: &str, scenario: &Scenario) -> Result<(), String> {
-        let url = self.pg.create_database(template).await.map_err(|e| e.to_string())?;
+    async fn seed(&self, template: &str, scenario: &Scenario) -> Result<(), RunError> {
+        let url = self.pg.create_database(template).await.map_err(|e| RunError::Database(e.to_string()))?;
         let log = self.plan.out.join("logs").join(format!("{}-seed.log", scenario.name));
         let server = Server::start(&self.server_spec(&self.plan.frameworks[0], &url, log)).await?;
         let client = taskbench_loadgen::client::http_client(4);
         let seeded = match taskbench_loadgen::client::Target::parse(&server.base_url) {
             Ok(target) => taskbench_loadgen::client::seed_via_api(&client, &target, &scenario.data)
                 .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+                .map_err(|e| RunError::Loadgen(e.to_string())),
+            Err(e) => Err(RunError::Server(e.to_string())),
         };
         server.stop().await;
         seeded
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn one(
-        &mut self,
-        path: &Path,
-        scenario: &Scenario,
-        framework: &str,
-        repeat: u32,
-        position: u32,
-        db: &str,
-        template: &str,
-        interrupt: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> RunRecord {
-        let label = format!("{} · {framework} · repeat {repeat}/{}", scenario.name, self.plan.repeats);
+    /// One measured run on a fresh copy of the template; also whether the database was lost
+    /// (which ends the whole `taskbench run`).
+    async fn one(&mut self, job: &Job<'_>, interrupt: &mut tokio::sync::watch::Receiver<bool>) -> (RunRecord, bool) {
+        let label = format!("{} · {} · repeat {}/{}", job.scenario.name, job.framework, job.repeat, self.plan.repeats);
         tracing::info!("run: {label}");
-        self.progress.start(expected_run(self.plan, scenario), label);
+        self.progress.start(expected_run(self.plan, job.scenario), label);
         let mut record = RunRecord {
-            framework: framework.to_owned(),
-            repeat,
-            position,
+            framework: job.framework.to_owned(),
+            repeat: job.repeat,
+            position: job.position,
             started_at: now(),
             load: None,
             resources: BTreeMap::new(),
@@ -588,19 +689,16 @@ impl Runner<'_> {
             steal: None,
         };
         let phase = Instant::now();
-        let url = match self.pg.create_database_from(db, template).await {
+        let url = match self.pg.create_database_from(&job.db, job.template).await {
             Ok(url) => url,
             Err(e) => {
-                record.error = Some(format!("database: {e}"));
-                return record;
+                record.error = Some(RunError::Database(e.to_string()).to_string());
+                return (record, true);
             }
         };
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "database copied");
-        let stem = format!("{}-{framework}-{repeat}", scenario.name);
-        let logs = self.plan.out.join("logs");
-        match self.measure(path, scenario, &url, framework, &logs, &stem, interrupt, &mut record).await {
-            Ok(()) => {}
-            Err(e) => record.error = Some(e),
+        if let Err(e) = self.measure(job, &url, interrupt, &mut record).await {
+            record.error = Some(e.to_string());
         }
         // A database that is gone at the end of the run made (some of) its errors, not the
         // server: say so on the run (what it measured is kept, and left out of the medians) and
@@ -612,43 +710,44 @@ impl Runner<'_> {
         };
         if let Err(e) = reachable {
             let measured = record.error.take().map_or_else(String::new, |e| format!("; the run itself: {e}"));
-            record.error = Some(format!("database: unreachable at the end of the run ({e}){measured}"));
-            return record;
+            let lost = RunError::Database(format!("unreachable at the end of the run ({e}){measured}"));
+            record.error = Some(lost.to_string());
+            return (record, true);
         }
-        if let Err(e) = self.pg.drop_database(db).await {
+        if let Err(e) = self.pg.drop_database(&job.db).await {
             tracing::warn!(error = %e, "dropping the run's database");
         }
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "run done, database dropped");
-        record
+        (record, false)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Starts the server on `url`'s database and the load generator against it, samples both
+    /// and Postgres until the load generator ends, and fills `record` with what was measured.
     async fn measure(
         &self,
-        path: &Path,
-        scenario: &Scenario,
+        job: &Job<'_>,
         url: &str,
-        framework: &str,
-        logs: &Path,
-        stem: &str,
         interrupt: &mut tokio::sync::watch::Receiver<bool>,
         record: &mut RunRecord,
-    ) -> Result<(), String> {
+    ) -> Result<(), RunError> {
         let phase = Instant::now();
-        let server = Server::start(&self.server_spec(framework, url, logs.join(format!("{stem}-server.log")))).await?;
+        let logs = self.plan.out.join("logs");
+        let stem = format!("{}-{}-{}", job.scenario.name, job.framework, job.repeat);
+        let server =
+            Server::start(&self.server_spec(job.framework, url, logs.join(format!("{stem}-server.log")))).await?;
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "server ready");
         // Ready and not yet loaded: what a server costs just by running.
         let idle_server_rss = sampler::vm_rss(server.pid);
-        let loadgen = match Loadgen::start(
-            path,
-            &server.base_url,
-            Some(scenario.load.duration),
-            Some(scenario.load.warmup),
-            logs.join(format!("{stem}-load.json")),
-            logs.join(format!("{stem}-loadgen.log")),
-            self.plan.cpus.loadgen.as_deref(),
-            self.args.find_max,
-        ) {
+        let loadgen = match Loadgen::start(&LoadgenSpec {
+            scenario_file: job.path,
+            target: &server.base_url,
+            duration: Some(job.scenario.load.duration),
+            warmup: Some(job.scenario.load.warmup),
+            out: logs.join(format!("{stem}-load.json")),
+            stderr: logs.join(format!("{stem}-loadgen.log")),
+            cpus: self.plan.cpus.loadgen.as_deref(),
+            find_max: self.args.find_max,
+        }) {
             Ok(l) => l,
             Err(e) => {
                 server.stop().await;
@@ -667,20 +766,18 @@ impl Runner<'_> {
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "server stopped");
         let load = match end {
             LoadgenEnd::Result(load) => load,
-            LoadgenEnd::Failed(why) => return Err(why),
+            LoadgenEnd::Failed(why) => return Err(RunError::Loadgen(why)),
         };
         let start = load.measure_started_unix_ms.unwrap_or(0);
         let measured_ms = (load.measured_secs * 1000.0) as u64;
-        let allotted: BTreeMap<&'static str, usize> = [
-            ("server", self.plan.cpus.server.as_ref()),
-            ("loadgen", self.plan.cpus.loadgen.as_ref()),
-            ("postgres", self.plan.cpus.db.as_ref()),
-        ]
-        .into_iter()
-        .map(|(role, set)| (role, set.map_or_else(|| self.results.environment.machine.logical_cpus, Vec::len)))
-        .collect();
+        let allotted: BTreeMap<Role, usize> = Role::ALL
+            .into_iter()
+            .map(|role| {
+                (role, self.plan.cpus.of(role).map_or(self.results.environment.machine.logical_cpus, <[usize]>::len))
+            })
+            .collect();
         if let Some(peak) = load.generator_peak_rss_bytes {
-            hwm.insert("loadgen", peak);
+            hwm.insert(Role::Loadgen, peak);
         }
         record.samples = sampler::samples(&readings, start);
         record.steal = sampler::steal_share(&readings, start, start + measured_ms);
@@ -709,14 +806,14 @@ impl Runner<'_> {
         // high rates its core looks busy by design: whether it kept up is told by its send lag,
         // not its CPU.
         if load.open.is_some() {
-            record.bottlenecks.retain(|b| b.role != "loadgen");
+            record.bottlenecks.retain(|b| b.role != Role::Loadgen);
         }
         if let Some(open) = load.open.as_ref().filter(|o| o.generator_limited)
-            && !record.bottlenecks.iter().any(|b| b.role == "loadgen")
+            && !record.bottlenecks.iter().any(|b| b.role == Role::Loadgen)
         {
             record.bottlenecks.push(taskbench_report::model::Bottleneck {
-                role: "loadgen".into(),
-                utilisation: record.resources.get("loadgen").map_or(0.0, |s| s.mean_cpu_cores / s.allotted_cpus as f64),
+                role: Role::Loadgen,
+                utilisation: record.resources.get(&Role::Loadgen).map_or(0.0, |s| s.mean_cpu_cores / s.allotted_cpus as f64),
                 detail: format!(
                     "the open-model engine did not keep its schedule: send lag p99 {} µs against a latency p99 of {} µs \
                      (limits: 1 ms, or a quarter of the latency p99)",
@@ -738,8 +835,8 @@ impl Runner<'_> {
         &self,
         search: &taskbench_results::search::SearchResult,
         readings: &[sampler::Reading],
-        allotted: &BTreeMap<&'static str, usize>,
-        hwm: &BTreeMap<&'static str, u64>,
+        allotted: &BTreeMap<Role, usize>,
+        hwm: &BTreeMap<Role, u64>,
         record: &mut RunRecord,
     ) {
         use taskbench_results::search::Stop;
@@ -760,11 +857,11 @@ impl Runner<'_> {
                 self.results.environment.machine.logical_cpus,
             );
             // The engine's own CPU is no limit (it spins by design); its send lag is.
-            bottlenecks.retain(|b| b.role != "loadgen");
+            bottlenecks.retain(|b| b.role != Role::Loadgen);
             record.steps.push(taskbench_report::model::StepResources {
                 rate: step.rate,
-                server_cpu_us_per_request: resources.get("server").and_then(|s| s.cpu_ms_per_1k_requests),
-                cpu_cores: resources.iter().map(|(role, s)| (role.clone(), s.mean_cpu_cores)).collect(),
+                server_cpu_us_per_request: resources.get(&Role::Server).and_then(|s| s.cpu_ms_per_1k_requests),
+                cpu_cores: resources.iter().map(|(role, s)| (*role, s.mean_cpu_cores)).collect(),
                 bottlenecks,
                 steal: sampler::steal_share(readings, window.start_ms, window.end_ms),
             });
@@ -789,9 +886,9 @@ impl Runner<'_> {
         if search.stop == Stop::GeneratorLimited {
             let last = search.steps.last();
             record.bottlenecks.push(taskbench_report::model::Bottleneck {
-                role: "loadgen".into(),
-                utilisation: record.steps.last().and_then(|s| s.cpu_cores.get("loadgen")).copied().unwrap_or(0.0)
-                    / allotted.get("loadgen").copied().unwrap_or(1).max(1) as f64,
+                role: Role::Loadgen,
+                utilisation: record.steps.last().and_then(|s| s.cpu_cores.get(&Role::Loadgen)).copied().unwrap_or(0.0)
+                    / allotted.get(&Role::Loadgen).copied().unwrap_or(1).max(1) as f64,
                 detail: format!(
                     "the generator could not offer more than {:.0} req/s on its CPUs (send lag p99 {} µs at {:.0} req/s \
                      scheduled)",

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-use super::cpus;
+use super::{RunError, cpus};
 
 /// A running server binary.
 #[derive(Debug)]
@@ -37,8 +37,10 @@ pub(crate) struct ServerSpec<'a> {
 
 impl Server {
     /// Starts the server on a free loopback port and waits until `/health` answers 200.
-    pub(crate) async fn start(spec: &ServerSpec<'_>) -> Result<Self, String> {
-        let log = std::fs::File::create(&spec.log).map_err(|e| format!("creating {}: {e}", spec.log.display()))?;
+    pub(crate) async fn start(spec: &ServerSpec<'_>) -> Result<Self, RunError> {
+        let fail = RunError::Server;
+        let log =
+            std::fs::File::create(&spec.log).map_err(|e| fail(format!("creating {}: {e}", spec.log.display())))?;
         let mut cmd = Command::new(spec.binary);
         cmd.args(["--addr", "127.0.0.1:0", "--database-url", spec.database_url])
             .args(["--pool-size", &spec.pool_size.to_string(), "--workers", &spec.workers.to_string()])
@@ -53,24 +55,23 @@ impl Server {
             .process_group(0)
             .kill_on_drop(true);
         let mut child =
-            cpus::spawn_pinned(cmd, spec.cpus).map_err(|e| format!("starting {}: {e}", spec.binary.display()))?;
+            cpus::spawn_pinned(cmd, spec.cpus).map_err(|e| fail(format!("starting {}: {e}", spec.binary.display())))?;
         let pid = child.id().unwrap_or(0);
-        let stdout = child.stdout.take().ok_or("the server's stdout was not captured")?;
+        let stdout = child.stdout.take().ok_or_else(|| fail("the server's stdout was not captured".into()))?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
         let base_url = match line {
-            Ok(Ok(Some(line))) => line
-                .strip_prefix("listening on ")
-                .map(str::to_owned)
-                .ok_or_else(|| format!("expected `listening on http://HOST:PORT` from the server, got {line:?}"))?,
+            Ok(Ok(Some(line))) => line.strip_prefix("listening on ").map(str::to_owned).ok_or_else(|| {
+                fail(format!("expected `listening on http://HOST:PORT` from the server, got {line:?}"))
+            })?,
             Ok(Ok(None)) | Ok(Err(_)) => {
-                return Err(format!(
+                return Err(fail(format!(
                     "{} exited before it was ready; its log: {}",
                     spec.binary.display(),
                     spec.log.display()
-                ));
+                )));
             }
-            Err(_) => return Err(format!("{} was not ready within 60s", spec.binary.display())),
+            Err(_) => return Err(fail(format!("{} was not ready within 60s", spec.binary.display()))),
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -79,15 +80,16 @@ impl Server {
         Ok(server)
     }
 
-    async fn wait_healthy(&self, within: Duration) -> Result<(), String> {
+    async fn wait_healthy(&self, within: Duration) -> Result<(), RunError> {
         let client = taskbench_loadgen::client::http_client(1);
-        let target = taskbench_loadgen::client::Target::parse(&self.base_url).map_err(|e| e.to_string())?;
+        let target =
+            taskbench_loadgen::client::Target::parse(&self.base_url).map_err(|e| RunError::Server(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + within;
         loop {
             match taskbench_loadgen::client::preflight(&client, &target).await {
                 Ok(()) => return Ok(()),
                 Err(e) if tokio::time::Instant::now() >= deadline => {
-                    return Err(format!("{} never became healthy: {e}", self.base_url));
+                    return Err(RunError::Server(format!("{} never became healthy: {e}", self.base_url)));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -132,30 +134,39 @@ pub(crate) enum LoadgenEnd {
     Failed(String),
 }
 
+/// How to start the load generator.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadgenSpec<'a> {
+    pub(crate) scenario_file: &'a Path,
+    pub(crate) target: &'a str,
+    /// Overrides of the scenario file's measured duration and warm-up.
+    pub(crate) duration: Option<Duration>,
+    pub(crate) warmup: Option<Duration>,
+    /// Where it writes its `LoadResult` and its log.
+    pub(crate) out: PathBuf,
+    pub(crate) stderr: PathBuf,
+    pub(crate) cpus: Option<&'a [usize]>,
+    /// Run the scenario as a saturation search.
+    pub(crate) find_max: bool,
+}
+
 impl Loadgen {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn start(
-        scenario_file: &Path,
-        target: &str,
-        duration: Option<Duration>,
-        warmup: Option<Duration>,
-        out: PathBuf,
-        stderr: PathBuf,
-        cpus: Option<&[usize]>,
-        find_max: bool,
-    ) -> Result<Self, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("finding taskbench itself: {e}"))?;
-        let log = std::fs::File::create(&stderr).map_err(|e| format!("creating {}: {e}", stderr.display()))?;
+    pub(crate) fn start(spec: &LoadgenSpec<'_>) -> Result<Self, RunError> {
+        let fail = RunError::Loadgen;
+        let exe = std::env::current_exe().map_err(|e| fail(format!("finding taskbench itself: {e}")))?;
+        let log = std::fs::File::create(&spec.stderr)
+            .map_err(|e| fail(format!("creating {}: {e}", spec.stderr.display())))?;
         let mut cmd = Command::new(exe);
-        cmd.arg("loadgen").arg("--scenario").arg(scenario_file).args(["--target", target, "--json", "--quiet"]);
-        cmd.arg("--assume-seeded").arg("--out").arg(&out);
-        if find_max {
+        cmd.arg("loadgen").arg("--scenario").arg(spec.scenario_file);
+        cmd.args(["--target", spec.target, "--json", "--quiet"]);
+        cmd.arg("--assume-seeded").arg("--out").arg(&spec.out);
+        if spec.find_max {
             cmd.arg("--find-max");
         }
-        if let Some(d) = duration {
+        if let Some(d) = spec.duration {
             cmd.arg("--duration").arg(format!("{}ms", d.as_millis()));
         }
-        if let Some(w) = warmup {
+        if let Some(w) = spec.warmup {
             cmd.arg("--warmup").arg(format!("{}ms", w.as_millis()));
         }
         cmd.env("RUST_LOG", "warn")
@@ -165,10 +176,11 @@ impl Loadgen {
             .stderr(log)
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cpus::spawn_pinned(cmd, cpus).map_err(|e| format!("starting the load generator: {e}"))?;
+        let mut child =
+            cpus::spawn_pinned(cmd, spec.cpus).map_err(|e| fail(format!("starting the load generator: {e}")))?;
         let pid = child.id().unwrap_or(0);
         let _stdin = child.stdin.take();
-        Ok(Self { child, _stdin, pid, out, stderr })
+        Ok(Self { child, _stdin, pid, out: spec.out.clone(), stderr: spec.stderr.clone() })
     }
 
     /// Waits for the load generator to finish. When `interrupt` fires first, it is asked to stop

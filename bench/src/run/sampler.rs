@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-use taskbench_report::model::{ProcessStats, Sample};
+use taskbench_report::model::{ProcessStats, Role, Sample};
 
 /// The processes of one measured run.
 #[derive(Debug, Clone, Copy)]
@@ -24,8 +24,6 @@ pub(crate) struct Watched {
     pub(crate) postgres: Option<u32>,
 }
 
-/// The roles sampled.
-pub(crate) const ROLES: [&str; 3] = ["server", "postgres", "loadgen"];
 /// Every this many ticks a reading is *full*: it scans every process of the machine (to find new
 /// Postgres backends) and reads Postgres's PSS anew; the readings in between refresh only the
 /// processes already known and carry PSS forward. Scanning `/proc` and reading `smaps_rollup`
@@ -40,7 +38,7 @@ pub(crate) struct Reading {
     pub(crate) unix_ms: u64,
     /// Microseconds since the sampler started, on the monotonic clock.
     pub(crate) mono_us: u64,
-    pub(crate) roles: BTreeMap<&'static str, RoleReading>,
+    pub(crate) roles: BTreeMap<Role, RoleReading>,
     /// The machine's CPU time stolen by the hypervisor, and all its CPU time, in ticks
     /// (`/proc/stat`), when readable.
     pub(crate) steal_ticks: Option<(u64, u64)>,
@@ -82,7 +80,7 @@ pub(crate) async fn sample(
     watched: Watched,
     interval: Duration,
     mut stop: tokio::sync::oneshot::Receiver<()>,
-) -> (Vec<Reading>, BTreeMap<&'static str, u64>) {
+) -> (Vec<Reading>, BTreeMap<Role, u64>) {
     let mut system = System::new();
     let mut readings = Vec::new();
     let mut tick = tokio::time::interval(interval);
@@ -99,7 +97,7 @@ pub(crate) async fn sample(
     }
     // One last reading at the stop, so the window's end is bracketed.
     readings.push(read_now(&mut system, watched, origin, false, &mut pss));
-    let hwm = [("server", watched.server), ("loadgen", watched.loadgen)]
+    let hwm = [(Role::Server, watched.server), (Role::Loadgen, watched.loadgen)]
         .into_iter()
         .filter_map(|(role, pid)| Some((role, vm_hwm(pid)?)))
         .collect();
@@ -134,8 +132,8 @@ fn read_now(
             roles.insert(role, r);
         }
     };
-    add("server", read(system, &[watched.server], None));
-    add("loadgen", read(system, &[watched.loadgen], None));
+    add(Role::Server, read(system, &[watched.server], None));
+    add(Role::Loadgen, read(system, &[watched.loadgen], None));
     if let Some(postmaster) = watched.postgres {
         let pm = Pid::from_u32(postmaster);
         let mut pids = vec![postmaster];
@@ -143,7 +141,7 @@ fn read_now(
         if full {
             pss.clear();
         }
-        add("postgres", read(system, &pids, Some(pss)));
+        add(Role::Postgres, read(system, &pids, Some(pss)));
     }
     Reading { unix_ms, mono_us, roles, steal_ticks: steal_ticks() }
 }
@@ -192,20 +190,20 @@ pub(crate) fn samples(readings: &[Reading], measure_start_unix_ms: u64) -> Vec<S
         .map(|pair| {
             let (a, b) = (&pair[0], &pair[1]);
             let secs = b.mono_us.saturating_sub(a.mono_us) as f64 / 1e6;
-            let pct = |role: &str| {
-                let (x, y) = (a.roles.get(role)?, b.roles.get(role)?);
+            let pct = |role: Role| {
+                let (x, y) = (a.roles.get(&role)?, b.roles.get(&role)?);
                 let cpu = y.cpu_ms.saturating_sub(x.cpu_ms) as f64 / 1000.0;
                 Some(if secs > 0.0 { (cpu / secs * 100.0) as f32 } else { 0.0 })
             };
-            let mem = |role: &str| b.roles.get(role).map(|x| x.mem);
+            let mem = |role: Role| b.roles.get(&role).map(|x| x.mem);
             Sample {
                 t_ms: b.unix_ms as i64 - measure_start_unix_ms as i64,
-                server_rss: mem("server").unwrap_or(0),
-                server_cpu: pct("server").unwrap_or(0.0),
-                postgres_rss: mem("postgres"),
-                postgres_cpu: pct("postgres"),
-                loadgen_rss: mem("loadgen").unwrap_or(0),
-                loadgen_cpu: pct("loadgen").unwrap_or(0.0),
+                server_rss: mem(Role::Server).unwrap_or(0),
+                server_cpu: pct(Role::Server).unwrap_or(0.0),
+                postgres_rss: mem(Role::Postgres),
+                postgres_cpu: pct(Role::Postgres),
+                loadgen_rss: mem(Role::Loadgen).unwrap_or(0),
+                loadgen_cpu: pct(Role::Loadgen).unwrap_or(0.0),
             }
         })
         .collect()
@@ -215,9 +213,9 @@ pub(crate) fn samples(readings: &[Reading], measure_start_unix_ms: u64) -> Vec<S
 /// around it. Past the last reading (the load generator exits a few ms after its measured phase,
 /// usually before the next tick) the last interval's rate is carried on; before the first, the
 /// first reading is used.
-fn cpu_at(readings: &[&Reading], role: &str, unix_ms: f64) -> Option<f64> {
+fn cpu_at(readings: &[&Reading], role: Role, unix_ms: f64) -> Option<f64> {
     let points: Vec<(f64, f64)> =
-        readings.iter().filter_map(|r| Some((r.unix_ms as f64, r.roles.get(role)?.cpu_ms as f64 / 1000.0))).collect();
+        readings.iter().filter_map(|r| Some((r.unix_ms as f64, r.roles.get(&role)?.cpu_ms as f64 / 1000.0))).collect();
     let line = |(t0, c0): (f64, f64), (t1, c1): (f64, f64)| {
         let f = if t1 > t0 { (unix_ms - t0) / (t1 - t0) } else { 1.0 };
         c0 + (c1 - c0) * f
@@ -238,22 +236,22 @@ pub(crate) struct Window<'a> {
     pub(crate) end_ms: u64,
     /// Successful requests in the phase.
     pub(crate) successes: u64,
-    pub(crate) allotted: &'a BTreeMap<&'static str, usize>,
+    pub(crate) allotted: &'a BTreeMap<Role, usize>,
     /// `VmHWM` by role, read at the end.
-    pub(crate) hwm: &'a BTreeMap<&'static str, u64>,
+    pub(crate) hwm: &'a BTreeMap<Role, u64>,
     /// The server's RSS once ready, before any load.
     pub(crate) idle_server_rss: Option<u64>,
 }
 
 /// Per-role resource use over the measured window.
-pub(crate) fn stats(readings: &[Reading], w: &Window<'_>) -> BTreeMap<String, ProcessStats> {
+pub(crate) fn stats(readings: &[Reading], w: &Window<'_>) -> BTreeMap<Role, ProcessStats> {
     let mut out = BTreeMap::new();
     let all: Vec<&Reading> = readings.iter().collect();
     let inside: Vec<&Reading> =
         all.iter().copied().filter(|r| r.unix_ms >= w.start_ms && r.unix_ms <= w.end_ms).collect();
     let secs = w.end_ms.saturating_sub(w.start_ms) as f64 / 1000.0;
-    for role in ROLES {
-        let series: Vec<&RoleReading> = inside.iter().filter_map(|r| r.roles.get(role)).collect();
+    for role in Role::ALL {
+        let series: Vec<&RoleReading> = inside.iter().filter_map(|r| r.roles.get(&role)).collect();
         let (Some(from), Some(to)) = (cpu_at(&all, role, w.start_ms as f64), cpu_at(&all, role, w.end_ms as f64))
         else {
             continue;
@@ -268,17 +266,17 @@ pub(crate) fn stats(readings: &[Reading], w: &Window<'_>) -> BTreeMap<String, Pr
         pids.sort_unstable();
         pids.dedup();
         out.insert(
-            role.to_owned(),
+            role,
             ProcessStats {
                 pids,
-                peak_rss_bytes: w.hwm.get(role).copied().unwrap_or(sampled_peak).max(sampled_peak),
+                peak_rss_bytes: w.hwm.get(&role).copied().unwrap_or(sampled_peak).max(sampled_peak),
                 sampled_peak_rss_bytes: sampled_peak,
                 mean_rss_bytes: series.iter().map(|r| r.mem).sum::<u64>() / series.len() as u64,
-                idle_rss_bytes: if role == "server" { w.idle_server_rss } else { None },
+                idle_rss_bytes: if role == Role::Server { w.idle_server_rss } else { None },
                 cpu_seconds,
                 mean_cpu_cores: if secs > 0.0 { cpu_seconds / secs } else { 0.0 },
                 cpu_ms_per_1k_requests: (w.successes > 0).then(|| cpu_seconds * 1e6 / w.successes as f64),
-                allotted_cpus: w.allotted.get(role).copied().unwrap_or(1),
+                allotted_cpus: w.allotted.get(&role).copied().unwrap_or(1),
             },
         );
     }
@@ -299,7 +297,7 @@ mod tests {
                 unix_ms: 1_000_000 + t,
                 mono_us: t * 1000,
                 roles: BTreeMap::from([(
-                    "server",
+                    Role::Server,
                     RoleReading { pids: vec![7], mem: 50 << 20, cpu_ms: (t as f64 * 0.6) as u64 },
                 )]),
                 // 2 CPUs at 100 ticks/s; the hypervisor takes a tenth of them from t = 5 s on.
@@ -318,7 +316,7 @@ mod tests {
         assert_eq!(steal_share(&[], 0, 1), None);
     }
 
-    fn window<'a>(allotted: &'a BTreeMap<&'static str, usize>, hwm: &'a BTreeMap<&'static str, u64>) -> Window<'a> {
+    fn window<'a>(allotted: &'a BTreeMap<Role, usize>, hwm: &'a BTreeMap<Role, u64>) -> Window<'a> {
         Window {
             start_ms: 1_000_000 + 2_000,
             end_ms: 1_000_000 + 12_000,
@@ -331,12 +329,12 @@ mod tests {
 
     #[test]
     fn cpu_comes_from_cpu_time_over_the_exact_window_whatever_the_interval() {
-        let allotted = BTreeMap::from([("server", 1)]);
+        let allotted = BTreeMap::from([(Role::Server, 1)]);
         let hwm = BTreeMap::new();
         // 100 ms and 250 ms intervals, neither aligned with the window's start or end.
         let fast = stats(&steady(100, 37, 14_000), &window(&allotted, &hwm));
         let slow = stats(&steady(250, 180, 14_000), &window(&allotted, &hwm));
-        let (fast, slow) = (&fast["server"], &slow["server"]);
+        let (fast, slow) = (&fast[&Role::Server], &slow[&Role::Server]);
         for s in [fast, slow] {
             assert!((s.cpu_seconds - 6.0).abs() < 0.01, "0.6 cores over 10 s: {}", s.cpu_seconds);
             assert!((s.mean_cpu_cores - 0.6).abs() < 0.001, "{}", s.mean_cpu_cores);
@@ -354,18 +352,18 @@ mod tests {
 
     #[test]
     fn a_role_that_exits_before_the_window_ends_is_extrapolated_not_zeroed() {
-        let allotted = BTreeMap::from([("server", 1)]);
+        let allotted = BTreeMap::from([(Role::Server, 1)]);
         let hwm = BTreeMap::new();
         // The last reading is 200 ms before the window's end; the process is gone after it.
-        let s = &stats(&steady(250, 0, 11_800), &window(&allotted, &hwm))["server"];
+        let s = &stats(&steady(250, 0, 11_800), &window(&allotted, &hwm))[&Role::Server];
         assert!((s.cpu_seconds - 6.0).abs() < 0.02, "0.6 cores over 10 s: {}", s.cpu_seconds);
     }
 
     #[test]
     fn peak_memory_is_the_high_water_mark_when_the_kernel_has_one() {
-        let allotted = BTreeMap::from([("server", 1)]);
-        let hwm = BTreeMap::from([("server", 300 << 20)]);
-        let s = &stats(&steady(250, 0, 14_000), &window(&allotted, &hwm))["server"];
+        let allotted = BTreeMap::from([(Role::Server, 1)]);
+        let hwm = BTreeMap::from([(Role::Server, 300 << 20)]);
+        let s = &stats(&steady(250, 0, 14_000), &window(&allotted, &hwm))[&Role::Server];
         assert_eq!((s.peak_rss_bytes, s.sampled_peak_rss_bytes), (300 << 20, 50 << 20));
         assert_eq!(s.idle_rss_bytes, Some(20 << 20));
     }

@@ -62,7 +62,7 @@ pub(super) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 }
 
 pub(super) fn latency(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title: &str) -> Draw {
-    let open = scenario.model == "open";
+    let open = scenario.model == crate::model::ModelKind::Open;
     let mut lines = Vec::new();
     for fw in palette.present(scenario) {
         let (runs, clean) = shown_runs(scenario, &fw);
@@ -137,13 +137,56 @@ pub(super) fn latency(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pale
     Ok(())
 }
 
+type BarChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<
+        plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordi32>,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// One framework's bar in slot `i`: the median, its interval (or range) as a whisker, each clean
+/// repeat as a dot beside it, and the figures as a label.
+fn bar(chart: &mut BarChart<'_, '_>, i: i32, rps: &crate::model::Estimate, repeats: &[f64], colour: RGBColor) -> Draw {
+    let mut bar = Rectangle::new(
+        [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), rps.median)],
+        colour.mix(0.6).filled(),
+    );
+    bar.set_margin(0, 0, 40, 40);
+    chart.draw_series([bar])?;
+    let at = |v: f64| EmptyElement::at((SegmentValue::CenterOf(i), v));
+    let whisker = BLACK.stroke_width(2);
+    let (lo, hi) = (rps.ci_low.unwrap_or(rps.min), rps.ci_high.unwrap_or(rps.max));
+    if lo.is_finite() && hi.is_finite() {
+        chart.draw_series([PathElement::new(
+            vec![(SegmentValue::CenterOf(i), lo), (SegmentValue::CenterOf(i), hi)],
+            whisker,
+        )])?;
+        for v in [lo, hi] {
+            chart.draw_series([at(v) + PathElement::new(vec![(-10, 0), (10, 0)], whisker)])?;
+        }
+    }
+    // Beside the whisker rather than on it, spread so equal values stay countable.
+    chart.draw_series(
+        repeats.iter().enumerate().map(|(k, v)| at(*v) + Circle::new((22 + 7 * k as i32, 0), 3, BLACK.filled())),
+    )?;
+    let label = match (rps.ci_low, rps.ci_high) {
+        (Some(lo), Some(hi)) => format!("{} (CI {}–{})", tick(rps.median), tick(lo), tick(hi)),
+        _ if rps.n >= 2 => format!("{} (range {}–{})", tick(rps.median), tick(lo), tick(hi)),
+        _ => tick(rps.median),
+    };
+    chart.draw_series([at(rps.median.max(hi)) + Text::new(label, (-70, -28), font(LABEL))])?;
+    Ok(())
+}
+
 pub(super) fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palette, title: &str) -> Draw {
     let frameworks = palette.present(scenario);
     if frameworks.is_empty() {
         return nothing(root, title, "no runs");
     }
     let summary = |fw: &str| scenario.summary.as_ref()?.frameworks.iter().find(|f| f.framework == fw);
-    let repeats = |fw: &str| crate::summary::metric_values(scenario, fw, "rps");
+    let repeats = |fw: &str| crate::summary::metric_values(scenario, fw, crate::metric::Metric::Rps);
     let y_max = frameworks
         .iter()
         .flat_map(|fw| {
@@ -184,43 +227,13 @@ pub(super) fn rps_bars(root: &Area<'_>, scenario: &ScenarioResult, palette: &Pal
         .y_label_formatter(&|y| tick(*y))
         .draw()?;
     for (i, fw) in frameworks.iter().enumerate() {
-        let i = i as i32;
-        let colour = palette.colour(fw);
-        let Some(s) = summary(fw).filter(|s| s.rps.median.is_finite()) else {
-            chart.draw_series([Text::new("no clean runs", (SegmentValue::CenterOf(i), y_max * 0.05), font(15))])?;
-            continue;
-        };
-        let mut bar = Rectangle::new(
-            [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), s.rps.median)],
-            colour.mix(0.6).filled(),
-        );
-        bar.set_margin(0, 0, 40, 40);
-        chart.draw_series([bar])?;
-        let at = |v: f64| EmptyElement::at((SegmentValue::CenterOf(i), v));
-        let whisker = BLACK.stroke_width(2);
-        let (lo, hi) = (s.rps.ci_low.unwrap_or(s.rps.min), s.rps.ci_high.unwrap_or(s.rps.max));
-        if lo.is_finite() && hi.is_finite() {
-            chart.draw_series([PathElement::new(
-                vec![(SegmentValue::CenterOf(i), lo), (SegmentValue::CenterOf(i), hi)],
-                whisker,
-            )])?;
-            for v in [lo, hi] {
-                chart.draw_series([at(v) + PathElement::new(vec![(-10, 0), (10, 0)], whisker)])?;
+        let slot = SegmentValue::CenterOf(i as i32);
+        match summary(fw).filter(|s| s.rps.median.is_finite()) {
+            Some(s) => bar(&mut chart, i as i32, &s.rps, &repeats(fw), palette.colour(fw))?,
+            None => {
+                chart.draw_series([Text::new("no clean runs", (slot, y_max * 0.05), font(15))])?;
             }
         }
-        // Beside the whisker rather than on it, spread so equal values stay countable.
-        chart.draw_series(
-            repeats(fw)
-                .into_iter()
-                .enumerate()
-                .map(|(k, v)| at(v) + Circle::new((22 + 7 * k as i32, 0), 3, BLACK.filled())),
-        )?;
-        let label = match (s.rps.ci_low, s.rps.ci_high) {
-            (Some(lo), Some(hi)) => format!("{} (CI {}–{})", tick(s.rps.median), tick(lo), tick(hi)),
-            _ if s.rps.n >= 2 => format!("{} (range {}–{})", tick(s.rps.median), tick(lo), tick(hi)),
-            _ => tick(s.rps.median),
-        };
-        chart.draw_series([at(s.rps.median.max(hi)) + Text::new(label, (-70, -28), font(LABEL))])?;
     }
     Ok(())
 }

@@ -92,7 +92,7 @@ pub(crate) fn scenario_charts(scenario: &ScenarioResult, palette: &Palette) -> R
         ("rps", "goodput (successful responses per second) over repeats", rps_bars, SIZE),
         ("pairs", "paired comparison, pair by pair", pairs, SIZE),
     ];
-    if scenario.model == "search" {
+    if scenario.model == crate::model::ModelKind::Search {
         specs.insert(0, ("capacity", "latency–throughput curve", capacity::capacity, capacity::SIZE));
     }
     let mut out = Vec::new();

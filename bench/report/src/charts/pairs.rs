@@ -47,10 +47,7 @@ pub(super) fn pairs(root: &Area<'_>, scenario: &ScenarioResult, palette: &Palett
         .x_label_area_size(46)
         .y_label_area_size(200)
         .build_cartesian_2d(-reach..reach, (0..n - 1).into_segmented())?;
-    let names: Vec<String> = shown
-        .iter()
-        .map(|c| crate::summary::spec(&c.metric).map_or(c.metric.clone(), |s| s.label.to_owned()))
-        .collect();
+    let names: Vec<String> = shown.iter().map(|c| c.metric.label().to_owned()).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()

@@ -51,7 +51,7 @@ impl Comparison {
                     "{}/{} {} regressed {} ({ci}), beyond the {limit} threshold",
                     r.scenario,
                     r.framework,
-                    r.metric.label(),
+                    r.metric.short_label(),
                     r.change.map(|c| change_of(r.metric, c)).unwrap_or_default(),
                 )
             })
@@ -137,7 +137,7 @@ fn table_row(row: &Row) -> String {
         "| {} | {} | {} | {} | {} | {} | {ci} | {verdict} |\n",
         escape(&row.scenario),
         escape(&row.framework),
-        m.label(),
+        m.short_label(),
         m.format(row.baseline_median),
         row.new_median.map(|v| m.format(v)).unwrap_or_else(|| "absent".to_owned()),
         row.change.map(|c| change_of(m, c)).unwrap_or_default(),

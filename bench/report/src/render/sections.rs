@@ -4,15 +4,20 @@
 use super::{CHART_KINDS, file_stem, frameworks, mib, num, percent, us_ms, with_ci};
 use crate::charts::fmt_ms;
 use crate::document::{Block, code, strong, text};
-use crate::model::{PairedComparison, Results, RunRecord, ScenarioResult};
+use crate::model::{ModelKind, PairedComparison, Results, Role, RunRecord, ScenarioResult};
 use crate::stats::{IntervalKind, Outcome, Scale, median};
-use crate::summary::clean_runs;
+use crate::summary::{clean_runs, joined};
 
 fn header(results: &Results) -> Vec<Block> {
-    let env = &results.environment;
-    let m = &env.machine;
-    let cfg = &results.config;
     let mut blocks = vec![Block::Heading(1, vec![text("taskbench report "), code(&results.id)])];
+    blocks.extend(warnings(results));
+    blocks.push(Block::List(setup(results)));
+    blocks
+}
+
+/// What makes the whole report less than it should be: an unfinished run, unoptimised servers.
+fn warnings(results: &Results) -> Vec<Block> {
+    let mut blocks = Vec::new();
     match &results.incomplete {
         Some(reason) => blocks.push(Block::Warning(vec![strong("INCOMPLETE"), text(format!(": {reason}"))])),
         None if results.finished_at.is_none() => {
@@ -20,18 +25,23 @@ fn header(results: &Results) -> Vec<Block> {
         }
         None => {}
     }
-    if !crate::model::optimised_profile(&env.build_profile) {
+    let profile = &results.environment.build_profile;
+    if !crate::model::optimised_profile(profile) {
         blocks.push(Block::Warning(vec![
             text("the servers were built with the "),
-            code(&env.build_profile),
+            code(profile),
             strong(" profile, not "),
             code("server"),
             text(": these numbers say little about production performance."),
         ]));
     }
-    let cpus = |set: &Option<Vec<usize>>| {
-        set.as_ref().map_or("any".to_owned(), |c| c.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
-    };
+    blocks
+}
+
+/// When, on what, built how, against which database, pinned how, and the command: one line each.
+fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
+    let env = &results.environment;
+    let cfg = &results.config;
     let status = match &results.incomplete {
         Some(_) => "INCOMPLETE".to_owned(),
         None => format!("complete, finished {}", results.finished_at.as_deref().unwrap_or("–")),
@@ -41,21 +51,9 @@ fn header(results: &Results) -> Vec<Block> {
         Some(false) => ", not durable (fsync off)",
         None => "",
     };
-    blocks.push(Block::List(vec![
+    vec![
         vec![strong("Started: "), text(&results.started_at), text(format!(" — {status}"))],
-        vec![
-            strong("Machine: "),
-            text(format!(
-                "{}, {} logical CPUs{}, {:.1} GiB, {}{}{}",
-                m.cpu_model,
-                m.logical_cpus,
-                m.physical_cores.map(|p| format!(" ({p} physical)")).unwrap_or_default(),
-                m.memory_bytes as f64 / (1u64 << 30) as f64,
-                m.os,
-                m.kernel.as_deref().map(|k| format!(", kernel {k}")).unwrap_or_default(),
-                m.hostname.as_deref().map(|h| format!(", host {h}")).unwrap_or_default(),
-            )),
-        ],
+        vec![strong("Machine: "), text(machine(&env.machine))],
         vec![
             strong("Toolchain: "),
             text(env.rustc.as_deref().unwrap_or("rustc unknown")),
@@ -68,16 +66,7 @@ fn header(results: &Results) -> Vec<Block> {
         ],
         vec![strong("Build profile: "), code(&env.build_profile)],
         vec![strong("Database: "), text(format!("{} — {}{durable}", cfg.db.kind, cfg.db.detail))],
-        vec![
-            strong("CPU plan: "),
-            text(format!(
-                "server {}, loadgen {}, postgres {} ({})",
-                cpus(&cfg.cpus.server),
-                cpus(&cfg.cpus.loadgen),
-                cpus(&cfg.cpus.db),
-                cfg.cpus.origin
-            )),
-        ],
+        vec![strong("CPU plan: "), text(cpu_plan(&cfg.cpus))],
         vec![
             strong("Plan: "),
             text(format!(
@@ -92,8 +81,33 @@ fn header(results: &Results) -> Vec<Block> {
             )),
         ],
         vec![strong("Command: "), code(cfg.command_line.join(" "))],
-    ]));
-    blocks
+    ]
+}
+
+fn machine(m: &crate::model::Machine) -> String {
+    format!(
+        "{}, {} logical CPUs{}, {:.1} GiB, {}{}{}",
+        m.cpu_model,
+        m.logical_cpus,
+        m.physical_cores.map(|p| format!(" ({p} physical)")).unwrap_or_default(),
+        m.memory_bytes as f64 / (1u64 << 30) as f64,
+        m.os,
+        m.kernel.as_deref().map(|k| format!(", kernel {k}")).unwrap_or_default(),
+        m.hostname.as_deref().map(|h| format!(", host {h}")).unwrap_or_default(),
+    )
+}
+
+fn cpu_plan(plan: &crate::model::CpuPlan) -> String {
+    let cpus = |role: Role| {
+        plan.of(role).map_or("any".to_owned(), |c| c.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+    };
+    format!(
+        "server {}, loadgen {}, postgres {} ({})",
+        cpus(Role::Server),
+        cpus(Role::Loadgen),
+        cpus(Role::Postgres),
+        plan.origin
+    )
 }
 
 fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
@@ -226,7 +240,7 @@ fn search_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
             .map(|(i, st)| {
                 let ms = |us: u64| fmt_ms(us as f64 / 1000.0);
                 let cpu = run.steps.get(i).filter(|r| r.rate == st.rate).and_then(|r| r.server_cpu_us_per_request);
-                let limits = run.steps.get(i).map(|r| r.bottlenecks.iter().map(|b| b.role.clone()).collect::<Vec<_>>());
+                let limits = run.steps.get(i).map(|r| r.bottlenecks.iter().map(|b| b.role).collect::<Vec<_>>());
                 vec![
                     (i + 1).to_string(),
                     num(st.rate, 0),
@@ -237,7 +251,7 @@ fn search_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
                     percent(st.error_rate),
                     format!("{} µs", st.send_lag_p99_us),
                     cpu.map_or("–".to_owned(), |c| num(c, 1)),
-                    limits.filter(|l| !l.is_empty()).map_or("–".to_owned(), |l| l.join(", ")),
+                    limits.filter(|l| !l.is_empty()).map_or("–".to_owned(), |l| joined(&l, ", ")),
                     run.steps.get(i).and_then(|r| r.steal).map_or("–".to_owned(), |s| format!("{:.0}%", s * 100.0)),
                     if st.pass {
                         "pass".to_owned()
@@ -273,7 +287,6 @@ fn search_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
 const NOISY_STEAL: f64 = 0.05;
 
 fn comparison_row(c: &PairedComparison) -> Vec<String> {
-    let spec = crate::summary::spec(&c.metric);
     let relative = c.stats.scale == Scale::Relative;
     let fmt = |x: f64| if relative { format!("{:+.1}%", x * 100.0) } else { format!("{:+.2} pp", x * 100.0) };
     let each = c.repeats.iter().zip(&c.stats.effects).map(|(r, e)| format!("r{r} {}", fmt(*e))).collect::<Vec<_>>();
@@ -291,7 +304,7 @@ fn comparison_row(c: &PairedComparison) -> Vec<String> {
         }
     };
     vec![
-        spec.map_or(c.metric.clone(), |s| s.label.to_owned()),
+        c.metric.label().to_owned(),
         format!("{} vs {}", c.a, c.b),
         each.join(", "),
         fmt(c.stats.effect),
@@ -381,7 +394,7 @@ fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
         blocks.extend(detail_blocks(results, scenario));
         return blocks;
     };
-    if scenario.model == "search" {
+    if scenario.model == ModelKind::Search {
         blocks.extend(search_blocks(results, scenario));
     }
     blocks.push(comparison_table(results, scenario));
@@ -400,7 +413,7 @@ fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
     }
     if !summary.limited_by.is_empty() {
         blocks.push(Block::Warning(vec![
-            strong(format!("Limited by {}", summary.limited_by.join(" and "))),
+            strong(format!("Limited by {}", joined(&summary.limited_by, " and "))),
             text(
                 ": in the repeats listed below a role other than the server ran out of CPU (or the generator fell \
                  behind its schedule), so those pairs are left out of throughput (and, unless the open-model \
@@ -424,7 +437,7 @@ fn scenario_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
 /// Charts, the per-run table and resource use: shown whether or not there is a summary.
 fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
     let mut blocks = vec![Block::Heading(3, vec![text("Charts")])];
-    let search = scenario.model == "search";
+    let search = scenario.model == ModelKind::Search;
     let capacity = search.then_some(("capacity", "Latency–throughput curve: p50, p99 and p99.9 against the offered rate (each framework's median search; hollow dots broke), the SLO, each maximum sustainable rate; server CPU per request"));
     for (kind, title) in capacity.into_iter().chain(CHART_KINDS) {
         blocks.push(Block::Chart {
@@ -469,13 +482,13 @@ fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
     blocks.push(Block::Table { head: head.map(str::to_owned).to_vec(), rows });
     blocks.push(Block::Heading(3, vec![text("Resources (medians over clean runs)")]));
     let mut rows = Vec::new();
-    for role in ["server", "postgres", "loadgen"] {
+    for role in Role::ALL {
         for fw in frameworks(results, scenario) {
             let runs = clean_runs(scenario, &fw);
-            let stats: Vec<_> = runs.iter().filter_map(|r| r.resources.get(role)).collect();
+            let stats: Vec<_> = runs.iter().filter_map(|r| r.resources.get(&role)).collect();
             if stats.is_empty() {
                 rows.push(vec![
-                    role.to_owned(),
+                    role.to_string(),
                     fw,
                     "not measured".to_owned(),
                     "–".into(),
@@ -491,7 +504,7 @@ fn detail_blocks(results: &Results, scenario: &ScenarioResult) -> Vec<Block> {
                 median(&v)
             };
             rows.push(vec![
-                role.to_owned(),
+                role.to_string(),
                 fw,
                 mib(med(&|s| Some(s.peak_rss_bytes as f64))),
                 mib(med(&|s| Some(s.mean_rss_bytes as f64))),

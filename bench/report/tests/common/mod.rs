@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use taskbench_report::fixture::Shape;
-use taskbench_report::model::Results;
+use taskbench_report::model::{ModelKind, Results, Role};
 use taskbench_results::Percentiles;
 
 /// Results of one saturation-search scenario, `capacity`, with `repeats` searches per shape: each
@@ -35,7 +35,7 @@ pub(crate) fn search_results(shapes: &[Shape], repeats: u32, seed: u64) -> Resul
         confirm: true,
     };
     let scenario = &mut out.scenarios[0];
-    scenario.model = "search".into();
+    scenario.model = ModelKind::Search;
     for run in &mut scenario.runs {
         let Some(shape) = shapes.iter().find(|s| s.framework == run.framework) else { continue };
         let capacity = shape.rps * (1.0 + rng.random_range(-shape.noise..=shape.noise));
@@ -88,7 +88,7 @@ pub(crate) fn search_results(shapes: &[Shape], repeats: u32, seed: u64) -> Resul
             run.steps.push(taskbench_report::model::StepResources {
                 rate,
                 server_cpu_us_per_request: Some(1e6 / capacity * (0.9 + 0.1 * achieved / capacity)),
-                cpu_cores: BTreeMap::from([("server".to_owned(), achieved / capacity)]),
+                cpu_cores: BTreeMap::from([(Role::Server, achieved / capacity)]),
                 bottlenecks: Vec::new(),
                 steal: None,
             });
