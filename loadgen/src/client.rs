@@ -1,5 +1,6 @@
 //! The HTTP side of load generation: loopback-only targets, a pooled hyper client, sending one
-//! API request with a timeout and classifying what went wrong, and seeding through the API.
+//! API request with a timeout and classifying what went wrong, seeding through the API and
+//! signing users in.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::LoadError;
-use crate::ops::{ApiRequest, SEED_PASSWORD, seed_email};
+use crate::ops::{self, ApiRequest, UserState, seed_email};
 use crate::scenario::DataSpec;
 use taskbench_results::ErrorKind;
 
@@ -138,17 +139,12 @@ pub async fn send(client: &HttpClient, target: &Target, req: &ApiRequest, timeou
     }
 }
 
+/// Timeout of each setup request (seeding, signing in): generous, since nothing is measured.
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Checks that the target answers `GET /health` before any load is sent.
 pub async fn preflight(client: &HttpClient, target: &Target) -> Result<(), LoadError> {
-    let probe = ApiRequest {
-        op: crate::Op::Health,
-        method: "GET",
-        path: "/health".into(),
-        body: None,
-        bearer: None,
-        expect: 200,
-    };
-    match send(client, target, &probe, Duration::from_secs(3)).await {
+    match send(client, target, &ops::health(), Duration::from_secs(3)).await {
         Reply::Answer { status: 200, .. } => Ok(()),
         Reply::Answer { status, .. } => Err(LoadError::Unreachable {
             target: target.base.clone(),
@@ -170,38 +166,14 @@ pub async fn seed_via_api(client: &HttpClient, target: &Target, data: &DataSpec)
     let seed_err = |why: String| LoadError::Seed(why);
     for i in 0..data.users {
         let email = seed_email(i);
-        let register = ApiRequest {
-            op: crate::Op::Register,
-            method: "POST",
-            path: "/api/v1/auth/register".into(),
-            body: Some(
-                serde_json::json!({"email": email, "password": SEED_PASSWORD, "name": format!("Seed {i}")})
-                    .to_string()
-                    .into_bytes(),
-            ),
-            bearer: None,
-            expect: 201,
-        };
-        match send(client, target, &register, Duration::from_secs(30)).await {
+        match send(client, target, &ops::seed_account(i), SETUP_TIMEOUT).await {
             Reply::Answer { status: 201, .. } => {}
             Reply::Answer { status: 409, .. } => continue,
             other => return Err(seed_err(format!("registering {email}: {other:?}"))),
         }
         let token = login(client, target, &email).await?;
         for t in 0..data.tasks_per_user {
-            let create = ApiRequest {
-                op: crate::Op::CreateTask,
-                method: "POST",
-                path: "/api/v1/tasks".into(),
-                body: Some(
-                    serde_json::json!({"title": format!("seed task {t} of user {i} (seed {})", data.seed)})
-                        .to_string()
-                        .into_bytes(),
-                ),
-                bearer: Some(token.clone()),
-                expect: 201,
-            };
-            match send(client, target, &create, Duration::from_secs(30)).await {
+            match send(client, target, &ops::seed_task(i, t, data.seed, &token), SETUP_TIMEOUT).await {
                 Reply::Answer { status: 201, .. } => {}
                 other => return Err(seed_err(format!("creating a task for {email}: {other:?}"))),
             }
@@ -212,20 +184,28 @@ pub async fn seed_via_api(client: &HttpClient, target: &Target, data: &DataSpec)
 
 /// Logs a seeded user in and returns the bearer token.
 pub async fn login(client: &HttpClient, target: &Target, email: &str) -> Result<String, LoadError> {
-    let req = ApiRequest {
-        op: crate::Op::Login,
-        method: "POST",
-        path: "/api/v1/auth/login".into(),
-        body: Some(serde_json::json!({"email": email, "password": SEED_PASSWORD}).to_string().into_bytes()),
-        bearer: None,
-        expect: 200,
-    };
-    match send(client, target, &req, Duration::from_secs(30)).await {
+    match send(client, target, &ops::login(email), SETUP_TIMEOUT).await {
         Reply::Answer { status: 200, body } => serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["token"].as_str().map(str::to_owned))
             .ok_or_else(|| LoadError::Seed(format!("login of {email} returned no token"))),
         other => Err(LoadError::Seed(format!("logging in {email}: {other:?} (is the data seeded?)"))),
+    }
+}
+
+/// What a seeded user does before its first step, in either engine: signs in, then lists its
+/// first tasks to learn their ids ([`ops::first_tasks`]). Returns the listing's body when it
+/// answered as expected (a user sharing its account takes its share of it); a listing that
+/// failed leaves the user to learn its tasks from its steps.
+pub async fn sign_in(client: &HttpClient, target: &Target, user: &mut UserState) -> Result<Option<Bytes>, LoadError> {
+    user.token = Some(login(client, target, &user.email).await?);
+    let listing = ops::first_tasks(user);
+    match send(client, target, &listing, SETUP_TIMEOUT).await {
+        Reply::Answer { status, body } => {
+            ops::observe(&listing, status, &body, user);
+            Ok((status == listing.expect).then_some(body))
+        }
+        Reply::Failed(_) => Ok(None),
     }
 }
 

@@ -26,9 +26,9 @@
 //!   reported is the measured phase actually covered: `duration`, or less when the run ended
 //!   early.
 //!
-//! A target that stops accepting connections ([`DEAD_AFTER_CONNECT_FAILURES`] connection failures
-//! in a row, as in the open model) ends the measured phase: users stop sending, Goose's run
-//! time still ends the run, and the result keeps what was measured and says why in
+//! A target that stops accepting connections (the rule both engines share, in
+//! [`crate::dead_target`]) ends the measured phase when it is declared dead: users stop sending,
+//! Goose's run time still ends the run, and the result keeps what was measured and says why in
 //! `incomplete`. A run whose last measured second was mostly connection failures is marked the
 //! same way (with a think time, failures come too slowly to reach the count in a row).
 //!
@@ -50,26 +50,24 @@ use goose::prelude::{
 };
 
 use crate::client::{HttpClient, Reply, Target};
-use crate::ops::{ApiRequest, Mix, SEED_PASSWORD, UserState, build, observe};
-use taskbench_results::{ErrorKind, LoadResult};
+use crate::dead_target::Detector;
+use crate::ops::{ApiRequest, Mix, UserState, build, observe, seed_task_number};
+use taskbench_results::LoadResult;
 
 use crate::record::{Outcome, Recorder};
 use crate::scenario::{DataSpec, Op, Scenario};
 use crate::{LoadError, lock};
 
-/// This many connection failures in a row, across all users, means the target died.
-pub const DEAD_AFTER_CONNECT_FAILURES: u64 = 200;
 /// Added to warm-up plus duration before rounding Goose's run time up to whole seconds, so
 /// Goose's own scheduling never cuts the measured phase short.
 const END_MARGIN: Duration = Duration::from_millis(250);
 /// How long an idle user (measured phase over, or target dead) sleeps before Goose asks again.
 const IDLE: Duration = Duration::from_millis(20);
-/// Timeout of the sign-in requests users make when they start.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How a closed-model scenario maps onto Goose's settings.
+/// When things happen in a closed-model run, and how that maps onto Goose's settings: the
+/// warm-up, the measured phase, how fast users start, Goose's whole-second run time.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Plan {
+pub struct Timeline {
     /// The warm-up used: the scenario's, or the ramp when that is longer.
     pub warmup: Duration,
     /// The measured phase.
@@ -80,7 +78,7 @@ pub struct Plan {
     pub run_time_secs: u64,
 }
 
-impl Plan {
+impl Timeline {
     pub fn new(users: u32, ramp: Duration, warmup: Duration, duration: Duration) -> Self {
         let ramp = ramp.max(Duration::from_millis(1));
         let warmup = warmup.max(ramp);
@@ -130,9 +128,8 @@ impl Identity {
             if self.sharers <= 1 {
                 return true;
             }
-            let number =
-                task["title"].as_str().and_then(|t| t.strip_prefix("seed task ")?.split(' ').next()?.parse().ok());
-            number.is_some_and(|n: u64| n % u64::from(self.sharers) == u64::from(self.lap))
+            let number = task["title"].as_str().and_then(seed_task_number);
+            number.is_some_and(|n| n % u64::from(self.sharers) == u64::from(self.lap))
         };
         tasks.iter().filter(|t| mine(t)).filter_map(|t| t["id"].as_str().map(str::to_owned)).collect()
     }
@@ -144,46 +141,6 @@ struct Worker {
     identity: Identity,
     user: UserState,
     recorder: Recorder,
-    seconds: Seconds,
-}
-
-/// Per measured second: requests sent, and how many of them could not connect.
-#[derive(Debug, Clone, Default)]
-struct Seconds(Vec<[u64; 2]>);
-
-impl Seconds {
-    fn add(&mut self, second: usize, connect_failure: bool) {
-        if second >= 24 * 3600 {
-            return;
-        }
-        if self.0.len() <= second {
-            self.0.resize(second + 1, [0, 0]);
-        }
-        self.0[second][0] += 1;
-        self.0[second][1] += u64::from(connect_failure);
-    }
-
-    fn merge(&mut self, other: &Seconds) {
-        if self.0.len() < other.0.len() {
-            self.0.resize(other.0.len(), [0, 0]);
-        }
-        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
-            mine[0] += theirs[0];
-            mine[1] += theirs[1];
-        }
-    }
-
-    /// The last second that saw requests: (requests, connection failures).
-    fn last(&self) -> Option<[u64; 2]> {
-        self.0.iter().rev().find(|s| s[0] > 0).copied()
-    }
-}
-
-/// What a stopping user hands over.
-#[derive(Debug)]
-struct Report {
-    recorder: Recorder,
-    seconds: Seconds,
 }
 
 /// Everything one run's users share.
@@ -197,31 +154,21 @@ struct Run {
     needs_login: bool,
     nonce: u64,
     timeout: Duration,
-    plan: Plan,
+    timeline: Timeline,
     /// When Goose started the attack (every user's `started`).
     started: OnceLock<Instant>,
-    dead_at: OnceLock<Instant>,
+    dead: Detector,
     first_stop: Mutex<Option<Instant>>,
-    connect_failures_in_a_row: AtomicU64,
     setup_failures: AtomicU64,
-    reports: Mutex<Vec<Report>>,
+    /// The recorders the users handed over when they stopped.
+    reports: Mutex<Vec<Recorder>>,
 }
 
 impl Run {
     /// The measured phase: from the end of the warm-up for `duration`.
     fn window(&self) -> Option<(Instant, Instant)> {
-        let from = *self.started.get()? + self.plan.warmup;
-        Some((from, from + self.plan.duration))
-    }
-
-    fn note(&self, error: Option<ErrorKind>) {
-        if error == Some(ErrorKind::Connect) {
-            if self.connect_failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1 >= DEAD_AFTER_CONNECT_FAILURES {
-                let _ = self.dead_at.set(Instant::now());
-            }
-        } else {
-            self.connect_failures_in_a_row.store(0, Ordering::Relaxed);
-        }
+        let from = *self.started.get()? + self.timeline.warmup;
+        Some((from, from + self.timeline.duration))
     }
 }
 
@@ -236,7 +183,7 @@ pub async fn run(
     think_time: Duration,
 ) -> Result<LoadResult, LoadError> {
     let users = users.max(1);
-    let plan = Plan::new(users, ramp, scenario.load.warmup, scenario.load.duration);
+    let timeline = Timeline::new(users, ramp, scenario.load.warmup, scenario.load.duration);
     let run = Arc::new(Run {
         client: crate::client::http_client(users as usize),
         target: target.clone(),
@@ -246,11 +193,10 @@ pub async fn run(
         needs_login: scenario.steps.iter().any(|s| s.op.needs_auth()),
         nonce: rand::random(),
         timeout: scenario.load.timeout,
-        plan,
+        timeline,
         started: OnceLock::new(),
-        dead_at: OnceLock::new(),
+        dead: Detector::default(),
         first_stop: Mutex::new(None),
-        connect_failures_in_a_row: AtomicU64::new(0),
         setup_failures: AtomicU64::new(0),
         reports: Mutex::new(Vec::new()),
     });
@@ -262,7 +208,7 @@ pub async fn run(
     if !think_time.is_zero() {
         users_scenario = users_scenario.set_wait_time(think_time, think_time).map_err(goose_error)?;
     }
-    GooseAttack::initialize_with_config(configuration(&plan, target, users))
+    GooseAttack::initialize_with_config(configuration(&timeline, target, users))
         .map_err(goose_error)?
         .register_scenario(users_scenario)
         .execute()
@@ -274,37 +220,28 @@ pub async fn run(
     };
     let reports = std::mem::take(&mut *lock(&run.reports));
     let mut merged = Recorder::new(from);
-    let mut seconds = Seconds::default();
-    for report in &reports {
-        merged.merge(&report.recorder);
-        seconds.merge(&report.seconds);
+    for recorder in &reports {
+        merged.merge(recorder);
     }
-    let dead_at = run.dead_at.get().copied();
-    let stopped = [Some(end), dead_at, *lock(&run.first_stop)].into_iter().flatten().min().unwrap_or(end);
-    let measured = stopped.saturating_duration_since(from).min(plan.duration);
+    let stopped = [Some(end), run.dead.dead_at(), *lock(&run.first_stop)].into_iter().flatten().min().unwrap_or(end);
+    let measured = stopped.saturating_duration_since(from).min(timeline.duration);
     let mut result = crate::result::from_recorder(&scenario.name, "closed", &target.base, &merged, measured);
-    result.incomplete = if dead_at.is_some() {
-        Some(format!(
-            "the target stopped accepting connections ({DEAD_AFTER_CONNECT_FAILURES} connection failures in a row)"
-        ))
-    } else if let Some([requests, failures]) = seconds.last().filter(|[r, f]| f * 2 > *r) {
-        Some(format!(
-            "the target stopped accepting connections ({failures} of {requests} requests in the last second could not connect)"
-        ))
-    } else if reports.len() < users as usize {
-        Some(format!(
-            "{} of {users} virtual users did not hand over their measurements",
-            users as usize - reports.len()
-        ))
-    } else if measured + Duration::from_millis(50) < plan.duration {
-        Some(format!(
-            "the run ended after {:.1}s of the {:.1}s measured phase",
-            measured.as_secs_f64(),
-            plan.duration.as_secs_f64()
-        ))
-    } else {
-        None
-    };
+    result.incomplete = run.dead.verdict(&merged, measured).or_else(|| {
+        if reports.len() < users as usize {
+            Some(format!(
+                "{} of {users} virtual users did not hand over their measurements",
+                users as usize - reports.len()
+            ))
+        } else if measured + Duration::from_millis(50) < timeline.duration {
+            Some(format!(
+                "the run ended after {:.1}s of the {:.1}s measured phase",
+                measured.as_secs_f64(),
+                timeline.duration.as_secs_f64()
+            ))
+        } else {
+            None
+        }
+    });
     let setup_failures = run.setup_failures.load(Ordering::Relaxed);
     if setup_failures > 0 {
         tracing::warn!(setup_failures, "some virtual users could not sign in when they started");
@@ -315,12 +252,12 @@ pub async fn run(
 /// Goose, quiet: no metrics at all (requests are timed here, see the module doc), no report,
 /// no log file, no Controller; Goose's own coordinated-omission backfill off (the closed model
 /// is measured as it is).
-fn configuration(plan: &Plan, target: &Target, users: u32) -> GooseConfiguration {
+fn configuration(timeline: &Timeline, target: &Target, users: u32) -> GooseConfiguration {
     let mut config = GooseConfiguration::default();
     config.host = Some(target.base.clone());
     config.users = Some(users as usize);
-    config.increase_rate = Some(plan.increase_rate.to_string());
-    config.run_time = Some(plan.run_time_secs.to_string());
+    config.increase_rate = Some(timeline.increase_rate.to_string());
+    config.run_time = Some(timeline.run_time_secs.to_string());
     config.quiet = 1;
     config.no_print_metrics = true;
     config.no_error_summary = true;
@@ -366,46 +303,24 @@ async fn start_user(run: &Run, user: &mut GooseUser) -> TransactionResult {
     let identity = Identity::of(vu, run.users, run.data.users);
     let mut state = identity.state(run.data.seed, run.nonce);
     if run.needs_login && run.data.users > 0 {
-        let login = ApiRequest {
-            op: Op::Login,
-            method: "POST",
-            path: "/api/v1/auth/login".into(),
-            body: Some(serde_json::json!({"email": state.email, "password": SEED_PASSWORD}).to_string().into_bytes()),
-            bearer: None,
-            expect: 200,
-        };
-        if let (Reply::Answer { status, body }, ..) = send(run, &login, SETUP_TIMEOUT).await {
-            observe(&login, status, &body, &mut state);
-        }
-        if state.token.is_some() {
-            let list = ApiRequest {
-                op: Op::ListTasks,
-                method: "GET",
-                path: "/api/v1/tasks?limit=100".into(),
-                body: None,
-                bearer: state.token.clone(),
-                expect: 200,
-            };
-            if let (Reply::Answer { status, body }, ..) = send(run, &list, SETUP_TIMEOUT).await {
-                observe(&list, status, &body, &mut state);
-                if identity.sharers > 1 && status == list.expect {
-                    state.task_ids = identity.share_of(&body);
-                }
+        match crate::client::sign_in(&run.client, &run.target, &mut state).await {
+            Ok(Some(listing)) if identity.sharers > 1 => state.task_ids = identity.share_of(&listing),
+            Ok(_) => {}
+            Err(e) => {
+                run.setup_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(email = %state.email, error = %e, "a virtual user could not sign in; its steps will fail");
             }
-        } else {
-            run.setup_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(email = %state.email, "a virtual user could not sign in; its steps will fail");
         }
     }
-    let recorder = Recorder::new(started + run.plan.warmup);
-    user.set_session_data(Worker { identity, user: state, recorder, seconds: Seconds::default() });
+    let recorder = Recorder::new(started + run.timeline.warmup);
+    user.set_session_data(Worker { identity, user: state, recorder });
     Ok(())
 }
 
 /// One step of a user's loop: pick, build, send, learn, record.
 async fn step(run: &Run, user: &mut GooseUser) -> TransactionResult {
-    let window = run.window().filter(|&(_, end)| run.dead_at.get().is_none() && Instant::now() < end);
-    let Some((from, end)) = window else {
+    let window = run.window().filter(|&(_, end)| !run.dead.is_dead() && Instant::now() < end);
+    let Some((_, end)) = window else {
         tokio::time::sleep(IDLE).await;
         return Ok(());
     };
@@ -415,7 +330,7 @@ async fn step(run: &Run, user: &mut GooseUser) -> TransactionResult {
     };
     let (reply, sent, latency) = send(run, &request, run.timeout).await;
     let error = reply.error(request.expect);
-    run.note(error);
+    run.dead.note(error);
     if let Some(worker) = user.get_session_data_mut::<Worker>() {
         if let Reply::Answer { status, body } = &reply {
             let knew_none = worker.user.task_ids.is_empty();
@@ -427,10 +342,6 @@ async fn step(run: &Run, user: &mut GooseUser) -> TransactionResult {
         }
         if sent < end {
             worker.recorder.record(&Outcome { op: request.op, intended: sent, latency, service: Some(latency), error });
-            if let Some(since) = sent.checked_duration_since(from) {
-                let second = usize::try_from(since.as_secs()).unwrap_or(usize::MAX);
-                worker.seconds.add(second, error == Some(ErrorKind::Connect));
-            }
         }
     }
     Ok(())
@@ -447,11 +358,8 @@ fn stop_user(run: &Run, user: &mut GooseUser) {
     }
     if let Some(worker) = user.get_session_data_mut::<Worker>() {
         let measure_from = run.window().map_or(now, |(from, _)| from);
-        let report = Report {
-            recorder: std::mem::replace(&mut worker.recorder, Recorder::new(measure_from)),
-            seconds: std::mem::take(&mut worker.seconds),
-        };
-        lock(&run.reports).push(report);
+        let recorder = std::mem::replace(&mut worker.recorder, Recorder::new(measure_from));
+        lock(&run.reports).push(recorder);
     }
 }
 
@@ -472,17 +380,17 @@ mod tests {
         let s = Duration::from_secs;
         let ms = Duration::from_millis;
         // 1 s warm-up + 2 s measured + margin, no ramp: 4 whole seconds after a 1 ms ramp.
-        let plan = Plan::new(4, Duration::ZERO, s(1), s(2));
-        assert_eq!((plan.warmup, plan.duration, plan.run_time_secs), (s(1), s(2), 4));
-        assert_eq!(plan.increase_rate, 4000.0, "every user within 1 ms");
+        let timeline = Timeline::new(4, Duration::ZERO, s(1), s(2));
+        assert_eq!((timeline.warmup, timeline.duration, timeline.run_time_secs), (s(1), s(2), 4));
+        assert_eq!(timeline.increase_rate, 4000.0, "every user within 1 ms");
         // A 2 s ramp inside a 5 s warm-up: Goose runs 2 s of ramp, then ceil(3 + 20 + 0.25) s.
-        let plan = Plan::new(32, s(2), s(5), s(20));
-        assert_eq!((plan.warmup, plan.run_time_secs, plan.increase_rate), (s(5), 24, 16.0));
+        let timeline = Timeline::new(32, s(2), s(5), s(20));
+        assert_eq!((timeline.warmup, timeline.run_time_secs, timeline.increase_rate), (s(5), 24, 16.0));
         // A ramp longer than the warm-up extends it: measuring starts with every user running.
-        let plan = Plan::new(8, s(3), s(1), ms(1500));
-        assert_eq!((plan.warmup, plan.run_time_secs), (s(3), 2));
+        let timeline = Timeline::new(8, s(3), s(1), ms(1500));
+        assert_eq!((timeline.warmup, timeline.run_time_secs), (s(3), 2));
         // Never less than a second.
-        assert_eq!(Plan::new(1, Duration::ZERO, Duration::ZERO, ms(1)).run_time_secs, 1);
+        assert_eq!(Timeline::new(1, Duration::ZERO, Duration::ZERO, ms(1)).run_time_secs, 1);
     }
 
     #[test]
@@ -517,18 +425,5 @@ mod tests {
         assert_ne!(ra.body, rb.body, "no two users register the same email");
         let mut open = UserState::seeded(0, 42, 7);
         assert_eq!(build(mix.pick(&mut open), &mut open).body, ra.body);
-    }
-
-    #[test]
-    fn the_last_second_decides_whether_the_target_stopped_accepting_connections() {
-        let mut a = Seconds::default();
-        a.add(0, false);
-        a.add(1, true);
-        let mut b = Seconds::default();
-        b.add(1, true);
-        b.add(1, false);
-        a.merge(&b);
-        assert_eq!(a.last(), Some([3, 2]));
-        assert_eq!(Seconds::default().last(), None);
     }
 }

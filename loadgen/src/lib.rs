@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod closed;
+pub mod dead_target;
 pub mod open;
 pub mod ops;
 pub mod record;
@@ -48,20 +49,7 @@ pub async fn prepare_users(
     for i in 0..count.max(1) {
         let mut user = ops::UserState::seeded(i, scenario.data.seed, nonce);
         if needs_login && i < scenario.data.users {
-            user.token = Some(client::login(client, target, &user.email).await?);
-            let list = ops::ApiRequest {
-                op: Op::ListTasks,
-                method: "GET",
-                path: "/api/v1/tasks?limit=100".into(),
-                body: None,
-                bearer: user.token.clone(),
-                expect: 200,
-            };
-            if let client::Reply::Answer { status, body } =
-                client::send(client, target, &list, std::time::Duration::from_secs(10)).await
-            {
-                ops::observe(&list, status, &body, &mut user);
-            }
+            client::sign_in(client, target, &mut user).await?;
         }
         users.push(user);
     }

@@ -16,8 +16,14 @@
 //! Every scheduled request of the measured phase is accounted for: answered, failed, or dropped
 //! (the backlog was full) and recorded as an error of kind `dropped`, timed from its intended
 //! send to the drop.
+//!
+//! A target that stops accepting connections (the rule both engines share, in
+//! [`crate::dead_target`]) ends the run when it is declared dead, and a run whose last measured
+//! second was mostly connection failures is marked the same way (at a low rate, failures come too
+//! slowly to reach the count in a row): the result keeps what was measured and says why in
+//! `incomplete`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +33,7 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use crate::client::{HttpClient, Reply, Target, send};
+use crate::dead_target::Detector;
 use crate::lock;
 use crate::ops::{Mix, UserState, build, observe};
 use taskbench_results::{
@@ -41,8 +48,6 @@ const LATE: Duration = Duration::from_millis(1);
 /// Requests due while all slots are busy wait in a backlog of this many per slot; beyond it
 /// they are dropped (and counted), so a dead-slow target cannot grow memory without bound.
 const BACKLOG_PER_SLOT: usize = 64;
-/// This many connection failures in a row, with nothing else in between, means the target died.
-const DEAD_AFTER_CONNECT_FAILURES: u64 = 200;
 /// A send due sooner than this is waited for by yielding to tokio (which polls the sockets in
 /// between) instead of arming the timer: arming an hrtimer costs a few µs (a VM exit on
 /// virtual machines), more than the wait itself at high rates. So at most this much busy
@@ -101,8 +106,7 @@ struct Shared {
     mix: Mix,
     users: Arc<[Mutex<UserState>]>,
     timeout: Duration,
-    connect_failures_in_a_row: AtomicU64,
-    dead: AtomicBool,
+    dead: Detector,
     /// Set by Ctrl-C (SIGINT): stop sending, keep what was measured.
     interrupted: AtomicBool,
 }
@@ -214,8 +218,7 @@ pub async fn run_shared(
         mix: Mix::new(&scenario.steps),
         users,
         timeout: scenario.load.timeout,
-        connect_failures_in_a_row: AtomicU64::new(0),
-        dead: AtomicBool::new(false),
+        dead: Detector::default(),
         interrupted: AtomicBool::new(false),
     });
     let on_interrupt = {
@@ -246,7 +249,7 @@ pub async fn run_shared(
     }
     on_interrupt.abort();
     let ended = Instant::now();
-    let died = shared.dead.load(Ordering::Relaxed);
+    let died = shared.dead.is_dead();
     let interrupted = shared.interrupted.load(Ordering::Relaxed);
     let measured =
         if died || interrupted { ended.saturating_duration_since(start + schedule.warmup) } else { schedule.duration };
@@ -271,10 +274,8 @@ pub async fn run_shared(
             Some(format!("{failed_workers} of {workers} load workers failed: their requests are missing"));
     } else if interrupted {
         result.incomplete = Some("interrupted (SIGINT)".to_owned());
-    } else if died {
-        result.incomplete = Some(format!(
-            "the target stopped accepting connections ({DEAD_AFTER_CONNECT_FAILURES} connection failures in a row)"
-        ));
+    } else {
+        result.incomplete = shared.dead.verdict(&total.recorder, measured);
     }
     result
 }
@@ -323,7 +324,7 @@ async fn worker(
     let mut n = w;
     let mut next = schedule.time_of(n).map(|offset| start + offset);
     loop {
-        if shared.dead.load(Ordering::Relaxed) || shared.interrupted.load(Ordering::Relaxed) {
+        if shared.dead.is_dead() || shared.interrupted.load(Ordering::Relaxed) {
             break;
         }
         if next.is_none() && in_flight.is_empty() && backlog.is_empty() {
@@ -393,13 +394,7 @@ async fn one(shared: Arc<Shared>, user: usize, intended: Instant, queued: bool) 
     let reply = send(&shared.client, &shared.target, &request, shared.timeout).await;
     let done = Instant::now();
     let error = reply.error(request.expect);
-    if error == Some(ErrorKind::Connect) {
-        if shared.connect_failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1 >= DEAD_AFTER_CONNECT_FAILURES {
-            shared.dead.store(true, Ordering::Relaxed);
-        }
-    } else {
-        shared.connect_failures_in_a_row.store(0, Ordering::Relaxed);
-    }
+    shared.dead.note(error);
     if let Reply::Answer { status, body } = &reply {
         observe(&request, *status, body, &mut lock(&shared.users[user]));
     }

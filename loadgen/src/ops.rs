@@ -1,11 +1,12 @@
 //! The traffic model shared by both engines: which step a user takes next, the HTTP request it
-//! becomes, and what the response teaches the user (created ids, tokens).
+//! becomes, and what the response teaches the user (created ids, tokens). Every request the
+//! generator sends is built here, the setup ones (preflight, seeding, signing in) included.
 
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use crate::scenario::{Op, Step};
+use crate::scenario::{Op, Params, Step};
 
 /// Password of every seeded user (seed data is throw-away and loopback-only).
 pub const SEED_PASSWORD: &str = "taskbench-seed-password";
@@ -81,6 +82,67 @@ pub struct ApiRequest {
     pub expect: u16,
 }
 
+impl ApiRequest {
+    fn new(
+        op: Op,
+        method: &'static str,
+        path: String,
+        body: Option<Value>,
+        bearer: Option<String>,
+        expect: u16,
+    ) -> Self {
+        Self { op, method, path, body: body.map(|b| b.to_string().into_bytes()), bearer, expect }
+    }
+}
+
+/// `GET /health`: the preflight's probe.
+pub fn health() -> ApiRequest {
+    ApiRequest::new(Op::Health, "GET", "/health".into(), None, None, 200)
+}
+
+/// Signs `email` in with the seeded accounts' password.
+pub fn login(email: &str) -> ApiRequest {
+    let body = json!({"email": email, "password": SEED_PASSWORD});
+    ApiRequest::new(Op::Login, "POST", "/api/v1/auth/login".into(), Some(body), None, 200)
+}
+
+/// The listing a signed-in user makes before its first step, to learn its tasks: the first 100.
+pub fn first_tasks(user: &UserState) -> ApiRequest {
+    list_tasks(&Params { limit: Some(100), ..Params::default() }, user.token.clone())
+}
+
+/// Registers seeded user `i` (see [`seed_email`]).
+pub fn seed_account(i: u32) -> ApiRequest {
+    register(&seed_email(i), &format!("Seed {i}"))
+}
+
+/// Creates seeded task `t` of seeded user `i`, titled so that [`seed_task_number`] finds `t`.
+pub fn seed_task(i: u32, t: u32, seed: u64, token: &str) -> ApiRequest {
+    create_task(json!({"title": format!("seed task {t} of user {i} (seed {seed})")}), Some(token.to_owned()))
+}
+
+/// Which seeded task (its `t` in [`seed_task`]) a task titled `title` is; `None` when it is not one.
+pub fn seed_task_number(title: &str) -> Option<u64> {
+    title.strip_prefix("seed task ")?.split(' ').next()?.parse().ok()
+}
+
+fn register(email: &str, name: &str) -> ApiRequest {
+    let body = json!({"email": email, "password": SEED_PASSWORD, "name": name});
+    ApiRequest::new(Op::Register, "POST", "/api/v1/auth/register".into(), Some(body), None, 201)
+}
+
+fn list_tasks(params: &Params, bearer: Option<String>) -> ApiRequest {
+    let mut query = vec![format!("limit={}", params.limit.unwrap_or(20))];
+    query.extend(params.offset.map(|o| format!("offset={o}")));
+    query.extend(params.status.as_ref().map(|s| format!("status={s}")));
+    query.extend(params.priority.as_ref().map(|s| format!("priority={s}")));
+    ApiRequest::new(Op::ListTasks, "GET", format!("/api/v1/tasks?{}", query.join("&")), None, bearer, 200)
+}
+
+fn create_task(body: Value, bearer: Option<String>) -> ApiRequest {
+    ApiRequest::new(Op::CreateTask, "POST", "/api/v1/tasks".into(), Some(body), bearer, 201)
+}
+
 /// The request for `step` by `user`. Ops that need a task id the user does not know yet fall
 /// back to creating one (documented in scenarios/README.md).
 pub fn build(step: &Step, user: &mut UserState) -> ApiRequest {
@@ -90,46 +152,27 @@ pub fn build(step: &Step, user: &mut UserState) -> ApiRequest {
         Op::GetTask | Op::UpdateTask | Op::DeleteTask if user.task_ids.is_empty() => Op::CreateTask,
         op => op,
     };
-    let req = |method, path: String, body: Option<Value>, expect| ApiRequest {
-        op,
-        method,
-        path,
-        body: body.map(|b| b.to_string().into_bytes()),
-        bearer: if op.needs_auth() { bearer.clone() } else { None },
-        expect,
+    let req = |method, path: String, body: Option<Value>, expect| {
+        ApiRequest::new(op, method, path, body, if op.needs_auth() { bearer.clone() } else { None }, expect)
     };
     match op {
-        Op::Health => req("GET", "/health".into(), None, 200),
+        Op::Health => health(),
         Op::Plaintext => req("GET", "/bench/plaintext".into(), None, 200),
         Op::Json => req("GET", "/bench/json".into(), None, 200),
         Op::Register => {
             let email =
                 format!("load-{:x}-{}-{}@taskbench.test", user.nonce, user.email.replace(['@', '.'], "-"), user.seq);
-            req(
-                "POST",
-                "/api/v1/auth/register".into(),
-                Some(json!({"email": email, "password": SEED_PASSWORD, "name": "Load User"})),
-                201,
-            )
+            register(&email, "Load User")
         }
-        Op::Login => {
-            req("POST", "/api/v1/auth/login".into(), Some(json!({"email": user.email, "password": SEED_PASSWORD})), 200)
-        }
+        Op::Login => login(&user.email),
         Op::Me => req("GET", "/api/v1/auth/me".into(), None, 200),
-        Op::ListTasks => {
-            let p = &step.params;
-            let mut query = vec![format!("limit={}", p.limit.unwrap_or(20))];
-            query.extend(p.offset.map(|o| format!("offset={o}")));
-            query.extend(p.status.as_ref().map(|s| format!("status={s}")));
-            query.extend(p.priority.as_ref().map(|s| format!("priority={s}")));
-            req("GET", format!("/api/v1/tasks?{}", query.join("&")), None, 200)
-        }
+        Op::ListTasks => list_tasks(&step.params, bearer),
         Op::CreateTask => {
             let n = user.seq;
             let description = step.params.description_len.map(|len| "d".repeat(len as usize));
             let priority = ["low", "medium", "high", "critical"][user.rng.random_range(0..4)];
             let body = json!({"title": format!("load task {n}"), "description": description, "priority": priority});
-            req("POST", "/api/v1/tasks".into(), Some(body), 201)
+            create_task(body, bearer)
         }
         Op::GetTask => {
             let id = pick_id(user);
@@ -203,6 +246,30 @@ mod tests {
         let mut again = UserState::seeded(0, 42, 1);
         let replay: Vec<Op> = (0..4000).map(|_| mix.pick(&mut again).op).collect();
         assert_eq!(picks, replay);
+    }
+
+    #[test]
+    fn setup_requests_are_the_steps_requests() {
+        let mut user = UserState::seeded(3, 42, 1);
+        assert_eq!(build(&step(Op::Login, 1), &mut user), login(&seed_email(3)));
+        assert_eq!(build(&step(Op::Health, 1), &mut user), health());
+        user.token = Some("t".into());
+        let first_100 = Step { params: Params { limit: Some(100), ..Params::default() }, ..step(Op::ListTasks, 1) };
+        let listing = first_tasks(&user);
+        assert_eq!(build(&first_100, &mut user), listing);
+        assert_eq!((listing.path.as_str(), listing.bearer.as_deref()), ("/api/v1/tasks?limit=100", Some("t")));
+        let task = seed_task(3, 17, 42, "t");
+        assert_eq!(
+            (task.op, task.method, task.expect, task.bearer.as_deref()),
+            (Op::CreateTask, "POST", 201, Some("t"))
+        );
+        let title = serde_json::from_slice::<Value>(task.body.as_deref().unwrap_or_default()).expect("json")["title"]
+            .as_str()
+            .map(str::to_owned);
+        assert_eq!(title.as_deref().and_then(seed_task_number), Some(17), "{title:?}");
+        assert_eq!(seed_task_number("load task 17"), None);
+        let account = seed_account(3);
+        assert_eq!((account.op, account.path.as_str(), account.expect), (Op::Register, "/api/v1/auth/register", 201));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Recording: microsecond HDR histograms per operation (successes and errors apart), errors by
-//! kind, and per-second intervals by completion time, kept per worker and merged at the end
-//! (never averages of averages).
+//! kind, and per-second intervals by completion time (the result's series, and what the
+//! dead-target rule reads), kept per worker and merged at the end (never averages of averages).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -67,13 +67,25 @@ pub(crate) struct Interval {
     /// Requests that ended in this second (answered, failed or dropped).
     pub(crate) requests: u64,
     pub(crate) errors: u64,
+    /// The errors that were connection failures ([`crate::dead_target`] reads them).
+    pub(crate) connect_failures: u64,
     /// Latency of the successes that ended in this second.
     pub(crate) latency: Histogram<u64>,
 }
 
 impl Default for Interval {
     fn default() -> Self {
-        Self { requests: 0, errors: 0, latency: new_histogram() }
+        Self { requests: 0, errors: 0, connect_failures: 0, latency: new_histogram() }
+    }
+}
+
+impl Interval {
+    fn add(&mut self, other: &Interval) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.connect_failures += other.connect_failures;
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
     }
 }
 
@@ -152,7 +164,10 @@ impl Recorder {
             interval.requests += 1;
             match outcome.error {
                 None => interval.latency.saturating_record(latency),
-                Some(_) => interval.errors += 1,
+                Some(kind) => {
+                    interval.errors += 1;
+                    interval.connect_failures += u64::from(kind == ErrorKind::Connect);
+                }
             }
         }
     }
@@ -166,9 +181,7 @@ impl Recorder {
             self.intervals.resize_with(other.intervals.len(), Interval::default);
         }
         for (mine, theirs) in self.intervals.iter_mut().zip(&other.intervals) {
-            mine.requests += theirs.requests;
-            mine.errors += theirs.errors;
-            let _ = mine.latency.add(&theirs.latency);
+            mine.add(theirs);
         }
         if self.delivered.len() < other.delivered.len() {
             self.delivered.resize(other.delivered.len(), 0);
@@ -207,6 +220,16 @@ impl Recorder {
     pub fn requests(&self) -> u64 {
         self.ops.values().map(|o| o.requests).sum()
     }
+
+    /// Of the seconds a `measured` phase overlaps, the last that saw requests end: how many did,
+    /// and how many of them could not connect.
+    pub(crate) fn last_second_within(&self, measured: Duration) -> Option<(u64, u64)> {
+        let overlapped = usize::try_from(measured.as_secs())
+            .unwrap_or(usize::MAX)
+            .saturating_add(usize::from(measured.subsec_nanos() > 0));
+        let seconds = &self.intervals[..overlapped.min(self.intervals.len())];
+        seconds.iter().rev().find(|s| s.requests > 0).map(|s| (s.requests, s.connect_failures))
+    }
 }
 
 #[cfg(test)]
@@ -241,7 +264,9 @@ mod tests {
         assert_eq!(op.error_latency.max(), op.error_latency.highest_equivalent(300));
         assert_eq!(op.errors[&ErrorKind::Status5xx], 1);
         assert_eq!(a.intervals.iter().map(|i| i.requests).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(a.intervals[1].errors, 2);
+        assert_eq!((a.intervals[1].errors, a.intervals[1].connect_failures), (2, 1));
+        assert_eq!(a.last_second_within(Duration::from_secs(2)), Some((2, 1)));
+        assert_eq!(a.last_second_within(Duration::from_millis(500)), Some((1, 0)), "only the seconds measured");
     }
 
     #[test]

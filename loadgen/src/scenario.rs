@@ -274,291 +274,44 @@ impl Scenario {
         Self::parse(&path.display().to_string(), &text)
     }
 
-    /// Parses and validates scenario `text`; `file` names it in errors.
+    /// Parses and validates scenario `text`; `file` names it in errors. The checks run in a fixed
+    /// order (name, load, steps, data, slo), so a file with several problems names the same one
+    /// every time.
     pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
-        let fail = |span: Option<Range<usize>>, message: String| ScenarioError {
-            file: file.to_owned(),
-            line: span.map_or(0, |s| line_of(text, s.start)),
-            message,
-        };
-        let raw: RawScenario = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
-            let key = e.span().and_then(|s| key_at(text, s.start));
-            let message = match key {
-                Some(key) => format!("`{key}`: {}", e.message().trim()),
-                None => e.message().trim().to_owned(),
-            };
-            ScenarioError { file: file.to_owned(), line: line.unwrap_or(0), message }
-        })?;
-
+        let src = Source { file, text };
+        let raw = src.toml()?;
         let name = raw.name.get_ref().trim();
         if name.is_empty() {
-            return Err(fail(Some(raw.name.span()), "`name` must not be empty".into()));
+            return Err(src.fail(Some(raw.name.span()), "`name` must not be empty".into()));
         }
         let load_span = raw.load.span();
         let load = raw.load.into_inner();
         let search = load.model.get_ref() == "search";
-        // A search's measured time is per step: `step_duration`; the other models take `duration`.
-        let (key, given) = if search {
-            if let Some(d) = &load.duration {
-                return Err(fail(
-                    Some(d.span()),
-                    "a search measures each step: write `step_duration` instead of `duration`".into(),
-                ));
-            }
-            ("step_duration", load.step_duration.clone())
-        } else {
-            if let Some(d) = &load.step_duration {
-                return Err(fail(Some(d.span()), "`step_duration` belongs to `model = \"search\"`".into()));
-            }
-            ("duration", load.duration.clone())
-        };
-        let duration = match given {
-            Some(d) => {
-                let parsed = humantime::parse_duration(d.get_ref()).map_err(|e| {
-                    fail(
-                        Some(d.span()),
-                        format!("`{key}` must be a duration like \"20s\", found {:?}: {e}", d.get_ref()),
-                    )
-                })?;
-                if parsed.is_zero() {
-                    return Err(fail(Some(d.span()), format!("`{key}` must be longer than 0s")));
-                }
-                parsed
-            }
-            None if search => Duration::from_secs(3),
-            None => return Err(fail(Some(load_span.clone()), "`duration` is required (e.g. \"20s\")".into())),
-        };
-        if !search
-            && let Some(field) = [
-                load.from.as_ref().map(|f| ("from", f.span())),
-                load.max.as_ref().map(|f| ("max", f.span())),
-                load.growth.as_ref().map(|f| ("growth", f.span())),
-                load.precision.as_ref().map(|f| ("precision", f.span())),
-                load.max_shortfall.as_ref().map(|f| ("max_shortfall", f.span())),
-                load.max_steps.as_ref().map(|f| ("max_steps", f.span())),
-            ]
-            .into_iter()
-            .chain([load.confirm.map(|_| ("confirm", load_span.clone()))])
-            .flatten()
-            .next()
-        {
-            return Err(fail(Some(field.1), format!("`{}` belongs to `model = \"search\"`", field.0)));
+        let duration = src.measured_duration(&load, &load_span, search)?;
+        if !search {
+            src.reject_search_fields(&load, &load_span)?;
         }
-        let model = match load.model.get_ref().as_str() {
-            "closed" => {
-                if let Some(rate) = &load.rate {
-                    return Err(fail(
-                        Some(rate.span()),
-                        "`rate` belongs to the open model; the closed model takes `users`".into(),
-                    ));
-                }
-                let users = load.users.ok_or_else(|| {
-                    fail(Some(load_span.clone()), "`users` is required for `model = \"closed\"`".into())
-                })?;
-                if *users.get_ref() == 0 {
-                    return Err(fail(Some(users.span()), "`users` must be a positive integer, found 0".into()));
-                }
-                LoadModel::Closed {
-                    users: users.into_inner(),
-                    ramp: load.ramp.unwrap_or_default(),
-                    think_time: load.think_time.unwrap_or_default(),
-                }
-            }
-            "open" => {
-                if let Some(users) = &load.users {
-                    return Err(fail(
-                        Some(users.span()),
-                        "`users` belongs to the closed model; the open model takes `rate`".into(),
-                    ));
-                }
-                let rate = load.rate.ok_or_else(|| {
-                    fail(
-                        Some(load_span.clone()),
-                        "`rate` is required for `model = \"open\"` (requests per second, or { from, to })".into(),
-                    )
-                })?;
-                let rate_span = rate.span();
-                let rate = match rate.into_inner() {
-                    RawRate::Fixed(r) => Rate::Fixed(r),
-                    RawRate::Ramp { from, to } => Rate::Ramp { from, to },
-                };
-                let positive = match rate {
-                    Rate::Fixed(r) => r > 0.0 && r.is_finite(),
-                    Rate::Ramp { from, to } => from > 0.0 && to > 0.0 && from.is_finite() && to.is_finite(),
-                };
-                if !positive {
-                    return Err(fail(Some(rate_span), "`rate` must be positive requests per second".into()));
-                }
-                let max_in_flight = match load.max_in_flight {
-                    Some(m) if *m.get_ref() == 0 => {
-                        return Err(fail(Some(m.span()), "`max_in_flight` must be a positive integer, found 0".into()));
-                    }
-                    Some(m) => m.into_inner(),
-                    None => 1024,
-                };
-                LoadModel::Open { rate, max_in_flight }
-            }
-            "search" => {
-                if let Some(users) = &load.users {
-                    return Err(fail(
-                        Some(users.span()),
-                        "`users` belongs to the closed model; a search offers rates from `from` to `max`".into(),
-                    ));
-                }
-                if let Some(rate) = &load.rate {
-                    return Err(fail(
-                        Some(rate.span()),
-                        "`rate` belongs to the open model; a search offers rates from `from` to `max`".into(),
-                    ));
-                }
-                let from = load.from.ok_or_else(|| {
-                    fail(
-                        Some(load_span.clone()),
-                        "`from` is required for `model = \"search\"` (requests per second)".into(),
-                    )
-                })?;
-                let max = load.max.ok_or_else(|| {
-                    fail(
-                        Some(load_span.clone()),
-                        "`max` is required for `model = \"search\"` (the highest rate to offer, requests per second)"
-                            .into(),
-                    )
-                })?;
-                if !(*from.get_ref() > 0.0 && from.get_ref().is_finite()) {
-                    return Err(fail(Some(from.span()), "`from` must be positive requests per second".into()));
-                }
-                if !(max.get_ref().is_finite() && *max.get_ref() > *from.get_ref()) {
-                    return Err(fail(
-                        Some(max.span()),
-                        format!("`max` must be a rate above `from` ({}), found {}", from.get_ref(), max.get_ref()),
-                    ));
-                }
-                let share = |v: Option<Spanned<f64>>, key: &str, default: f64| match v {
-                    Some(v) if !(*v.get_ref() > 0.0 && *v.get_ref() < 1.0) => Err(fail(
-                        Some(v.span()),
-                        format!("`{key}` must be a share between 0 and 1 (0.05 = 5%), found {}", v.get_ref()),
-                    )),
-                    Some(v) => Ok(v.into_inner()),
-                    None => Ok(default),
-                };
-                let precision = share(load.precision, "precision", SearchSpec::PRECISION)?;
-                let max_shortfall = share(load.max_shortfall, "max_shortfall", SearchSpec::MAX_SHORTFALL)?;
-                let growth = match load.growth {
-                    Some(g) if !(*g.get_ref() > 1.0 && *g.get_ref() <= 10.0) => {
-                        return Err(fail(
-                            Some(g.span()),
-                            format!("`growth` must be a factor above 1 and at most 10, found {}", g.get_ref()),
-                        ));
-                    }
-                    Some(g) => g.into_inner(),
-                    None => SearchSpec::GROWTH,
-                };
-                let max_steps = match load.max_steps {
-                    Some(m) if *m.get_ref() < 2 => {
-                        return Err(fail(
-                            Some(m.span()),
-                            format!("`max_steps` must be at least 2, found {}", m.get_ref()),
-                        ));
-                    }
-                    Some(m) => m.into_inner(),
-                    None => SearchSpec::MAX_STEPS,
-                };
-                let max_in_flight = match load.max_in_flight {
-                    Some(m) if *m.get_ref() == 0 => {
-                        return Err(fail(Some(m.span()), "`max_in_flight` must be a positive integer, found 0".into()));
-                    }
-                    Some(m) => m.into_inner(),
-                    None => 1024,
-                };
-                LoadModel::Search(SearchSpec {
-                    from: from.into_inner(),
-                    max: max.into_inner(),
-                    growth,
-                    precision,
-                    max_shortfall,
-                    max_in_flight,
-                    max_steps,
-                    confirm: load.confirm.unwrap_or(true),
-                })
-            }
-            other => {
-                return Err(fail(
-                    Some(load.model.span()),
-                    format!("`model` must be \"closed\", \"open\" or \"search\", found {other:?}"),
-                ));
-            }
-        };
-
-        let raw_steps = raw.steps.unwrap_or_default();
-        if raw_steps.is_empty() {
-            return Err(fail(None, "at least one [[steps]] entry is required".into()));
-        }
-        let mut steps = Vec::with_capacity(raw_steps.len());
-        for step in raw_steps {
-            let step = step.into_inner();
-            let weight = *step.weight.get_ref();
-            if weight <= 0 || weight > i64::from(u32::MAX) {
-                return Err(fail(
-                    Some(step.weight.span()),
-                    format!("`weight` must be a positive integer, found {weight}"),
-                ));
-            }
-            // The error names the `params` line, not the step's `weight` line.
-            let (params, params_at) = match step.params {
-                Some(p) => (p.get_ref().clone(), p.span()),
-                None => (Params::default(), step.weight.span()),
-            };
-            if let Some(limit) = params.limit.filter(|l| !(1..=100).contains(l)) {
-                return Err(fail(Some(params_at), format!("`params.limit` must be 1 to 100, found {limit}")));
-            }
-            steps.push(Step { op: step.op, weight: weight as u32, params });
-        }
-
+        // Every step of a search warms up; 1 s unless the file says otherwise.
+        let warmup = load.warmup.unwrap_or(if search { Duration::from_secs(1) } else { Duration::ZERO });
+        let timeout = load.timeout.unwrap_or(Duration::from_secs(5));
+        let model = src.load_model(load, &load_span)?;
+        let steps = src.steps(raw.steps.unwrap_or_default())?;
         let data = raw.data.unwrap_or(DataSpec { users: 10, tasks_per_user: 10, seed: 42 });
         let needs_users = steps.iter().any(|s| s.op.needs_auth() || s.op == Op::Login);
         if needs_users && data.users == 0 {
-            return Err(fail(None, "`data.users` must be at least 1: the steps need signed-in users".into()));
+            return Err(src.fail(None, "`data.users` must be at least 1: the steps need signed-in users".into()));
         }
-        let slo = match raw.slo {
-            Some(slo) => {
-                let span = slo.span();
-                let slo = slo.into_inner();
-                for (field, value) in [("p99_ms", slo.p99_ms), ("p999_ms", slo.p999_ms)] {
-                    if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
-                        return Err(fail(
-                            Some(span),
-                            format!("`slo.{field}` must be a positive number of milliseconds, found {v}"),
-                        ));
-                    }
-                }
-                if let Some(v) = slo.max_error_rate.filter(|v| !(0.0..=1.0).contains(v)) {
-                    return Err(fail(
-                        Some(span),
-                        format!("`slo.max_error_rate` must be a share from 0 to 1, found {v}"),
-                    ));
-                }
-                slo
-            }
-            None => Slo::default(),
-        };
+        let slo = src.slo(raw.slo)?;
         if search && slo.p99_ms.is_none() && slo.p999_ms.is_none() {
-            return Err(fail(
-                None,
-                "a search needs the latency it must keep: `[slo]` with `p99_ms` (or `p999_ms`)".into(),
-            ));
+            return Err(
+                src.fail(None, "a search needs the latency it must keep: `[slo]` with `p99_ms` (or `p999_ms`)".into())
+            );
         }
         Ok(Scenario {
             name: name.to_owned(),
             description: raw.description,
             data,
-            load: LoadSpec {
-                model,
-                // Every step of a search warms up; 1 s unless the file says otherwise.
-                warmup: load.warmup.unwrap_or(if search { Duration::from_secs(1) } else { Duration::ZERO }),
-                duration,
-                timeout: load.timeout.unwrap_or(Duration::from_secs(5)),
-            },
+            load: LoadSpec { model, warmup, duration, timeout },
             steps,
             slo,
         })
@@ -609,6 +362,296 @@ impl Scenario {
         } else {
             scenarios_dir.join(format!("{name_or_path}.toml"))
         }
+    }
+}
+
+/// A scenario file being parsed: its name and text, so that each piece of validation can say
+/// where a problem is.
+struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+type Parsed<T> = Result<T, ScenarioError>;
+
+impl Source<'_> {
+    /// An error at `span` (its line), or about the whole file.
+    fn fail(&self, span: Option<Range<usize>>, message: String) -> ScenarioError {
+        ScenarioError { file: self.file.to_owned(), line: span.map_or(0, |s| line_of(self.text, s.start)), message }
+    }
+
+    /// The file as written: TOML syntax, types and unknown fields, naming the key when it can.
+    fn toml(&self) -> Parsed<RawScenario> {
+        toml::from_str(self.text).map_err(|e| {
+            let line = e.span().map(|s| line_of(self.text, s.start));
+            let key = e.span().and_then(|s| key_at(self.text, s.start));
+            let message = match key {
+                Some(key) => format!("`{key}`: {}", e.message().trim()),
+                None => e.message().trim().to_owned(),
+            };
+            ScenarioError { file: self.file.to_owned(), line: line.unwrap_or(0), message }
+        })
+    }
+
+    /// The measured time: `duration`, or a search's `step_duration` (per step, 3 s by default).
+    fn measured_duration(&self, load: &RawLoad, load_span: &Range<usize>, search: bool) -> Parsed<Duration> {
+        let (key, given) = if search {
+            if let Some(d) = &load.duration {
+                return Err(self.fail(
+                    Some(d.span()),
+                    "a search measures each step: write `step_duration` instead of `duration`".into(),
+                ));
+            }
+            ("step_duration", load.step_duration.as_ref())
+        } else {
+            if let Some(d) = &load.step_duration {
+                return Err(self.fail(Some(d.span()), "`step_duration` belongs to `model = \"search\"`".into()));
+            }
+            ("duration", load.duration.as_ref())
+        };
+        match given {
+            Some(d) => {
+                let parsed = humantime::parse_duration(d.get_ref()).map_err(|e| {
+                    self.fail(
+                        Some(d.span()),
+                        format!("`{key}` must be a duration like \"20s\", found {:?}: {e}", d.get_ref()),
+                    )
+                })?;
+                if parsed.is_zero() {
+                    return Err(self.fail(Some(d.span()), format!("`{key}` must be longer than 0s")));
+                }
+                Ok(parsed)
+            }
+            None if search => Ok(Duration::from_secs(3)),
+            None => Err(self.fail(Some(load_span.clone()), "`duration` is required (e.g. \"20s\")".into())),
+        }
+    }
+
+    /// A search's own fields are an error in the other models.
+    fn reject_search_fields(&self, load: &RawLoad, load_span: &Range<usize>) -> Parsed<()> {
+        let field = [
+            load.from.as_ref().map(|f| ("from", f.span())),
+            load.max.as_ref().map(|f| ("max", f.span())),
+            load.growth.as_ref().map(|f| ("growth", f.span())),
+            load.precision.as_ref().map(|f| ("precision", f.span())),
+            load.max_shortfall.as_ref().map(|f| ("max_shortfall", f.span())),
+            load.max_steps.as_ref().map(|f| ("max_steps", f.span())),
+        ]
+        .into_iter()
+        .chain([load.confirm.map(|_| ("confirm", load_span.clone()))])
+        .flatten()
+        .next();
+        match field {
+            Some((key, span)) => Err(self.fail(Some(span), format!("`{key}` belongs to `model = \"search\"`"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The load model `model` names, from its own fields.
+    fn load_model(&self, load: RawLoad, load_span: &Range<usize>) -> Parsed<LoadModel> {
+        match load.model.get_ref().as_str() {
+            "closed" => self.closed_model(load, load_span),
+            "open" => self.open_model(load, load_span),
+            "search" => self.search_model(load, load_span).map(LoadModel::Search),
+            other => Err(self.fail(
+                Some(load.model.span()),
+                format!("`model` must be \"closed\", \"open\" or \"search\", found {other:?}"),
+            )),
+        }
+    }
+
+    fn closed_model(&self, load: RawLoad, load_span: &Range<usize>) -> Parsed<LoadModel> {
+        if let Some(rate) = &load.rate {
+            return Err(
+                self.fail(Some(rate.span()), "`rate` belongs to the open model; the closed model takes `users`".into())
+            );
+        }
+        let users = load
+            .users
+            .ok_or_else(|| self.fail(Some(load_span.clone()), "`users` is required for `model = \"closed\"`".into()))?;
+        if *users.get_ref() == 0 {
+            return Err(self.fail(Some(users.span()), "`users` must be a positive integer, found 0".into()));
+        }
+        Ok(LoadModel::Closed {
+            users: users.into_inner(),
+            ramp: load.ramp.unwrap_or_default(),
+            think_time: load.think_time.unwrap_or_default(),
+        })
+    }
+
+    fn open_model(&self, load: RawLoad, load_span: &Range<usize>) -> Parsed<LoadModel> {
+        if let Some(users) = &load.users {
+            return Err(self
+                .fail(Some(users.span()), "`users` belongs to the closed model; the open model takes `rate`".into()));
+        }
+        let rate = load.rate.ok_or_else(|| {
+            self.fail(
+                Some(load_span.clone()),
+                "`rate` is required for `model = \"open\"` (requests per second, or { from, to })".into(),
+            )
+        })?;
+        let rate_span = rate.span();
+        let rate = match rate.into_inner() {
+            RawRate::Fixed(r) => Rate::Fixed(r),
+            RawRate::Ramp { from, to } => Rate::Ramp { from, to },
+        };
+        let positive = match rate {
+            Rate::Fixed(r) => r > 0.0 && r.is_finite(),
+            Rate::Ramp { from, to } => from > 0.0 && to > 0.0 && from.is_finite() && to.is_finite(),
+        };
+        if !positive {
+            return Err(self.fail(Some(rate_span), "`rate` must be positive requests per second".into()));
+        }
+        Ok(LoadModel::Open { rate, max_in_flight: self.max_in_flight(load.max_in_flight)? })
+    }
+
+    fn search_model(&self, load: RawLoad, load_span: &Range<usize>) -> Parsed<SearchSpec> {
+        if let Some(users) = &load.users {
+            return Err(self.fail(
+                Some(users.span()),
+                "`users` belongs to the closed model; a search offers rates from `from` to `max`".into(),
+            ));
+        }
+        if let Some(rate) = &load.rate {
+            return Err(self.fail(
+                Some(rate.span()),
+                "`rate` belongs to the open model; a search offers rates from `from` to `max`".into(),
+            ));
+        }
+        let (from, max) = self.search_range(load.from, load.max, load_span)?;
+        let precision = self.share(load.precision, "precision", SearchSpec::PRECISION)?;
+        let max_shortfall = self.share(load.max_shortfall, "max_shortfall", SearchSpec::MAX_SHORTFALL)?;
+        let (growth, max_steps) = self.search_pace(load.growth, load.max_steps)?;
+        Ok(SearchSpec {
+            from,
+            max,
+            growth,
+            precision,
+            max_shortfall,
+            max_in_flight: self.max_in_flight(load.max_in_flight)?,
+            max_steps,
+            confirm: load.confirm.unwrap_or(true),
+        })
+    }
+
+    /// A search's `from` and `max` rates: both required, positive, `max` above `from`.
+    fn search_range(
+        &self,
+        from: Option<Spanned<f64>>,
+        max: Option<Spanned<f64>>,
+        load_span: &Range<usize>,
+    ) -> Parsed<(f64, f64)> {
+        let from = from.ok_or_else(|| {
+            self.fail(
+                Some(load_span.clone()),
+                "`from` is required for `model = \"search\"` (requests per second)".into(),
+            )
+        })?;
+        let max = max.ok_or_else(|| {
+            self.fail(
+                Some(load_span.clone()),
+                "`max` is required for `model = \"search\"` (the highest rate to offer, requests per second)".into(),
+            )
+        })?;
+        if !(*from.get_ref() > 0.0 && from.get_ref().is_finite()) {
+            return Err(self.fail(Some(from.span()), "`from` must be positive requests per second".into()));
+        }
+        if !(max.get_ref().is_finite() && *max.get_ref() > *from.get_ref()) {
+            return Err(self.fail(
+                Some(max.span()),
+                format!("`max` must be a rate above `from` ({}), found {}", from.get_ref(), max.get_ref()),
+            ));
+        }
+        Ok((from.into_inner(), max.into_inner()))
+    }
+
+    /// A search's `growth` and `max_steps`: how fast it climbs, and for how many steps at most.
+    fn search_pace(&self, growth: Option<Spanned<f64>>, max_steps: Option<Spanned<u32>>) -> Parsed<(f64, u32)> {
+        let growth = match growth {
+            Some(g) if !(*g.get_ref() > 1.0 && *g.get_ref() <= 10.0) => {
+                return Err(self.fail(
+                    Some(g.span()),
+                    format!("`growth` must be a factor above 1 and at most 10, found {}", g.get_ref()),
+                ));
+            }
+            Some(g) => g.into_inner(),
+            None => SearchSpec::GROWTH,
+        };
+        let max_steps = match max_steps {
+            Some(m) if *m.get_ref() < 2 => {
+                return Err(self.fail(Some(m.span()), format!("`max_steps` must be at least 2, found {}", m.get_ref())));
+            }
+            Some(m) => m.into_inner(),
+            None => SearchSpec::MAX_STEPS,
+        };
+        Ok((growth, max_steps))
+    }
+
+    /// A share strictly between 0 and 1, or `default`.
+    fn share(&self, value: Option<Spanned<f64>>, key: &str, default: f64) -> Parsed<f64> {
+        match value {
+            Some(v) if !(*v.get_ref() > 0.0 && *v.get_ref() < 1.0) => Err(self.fail(
+                Some(v.span()),
+                format!("`{key}` must be a share between 0 and 1 (0.05 = 5%), found {}", v.get_ref()),
+            )),
+            Some(v) => Ok(v.into_inner()),
+            None => Ok(default),
+        }
+    }
+
+    /// Requests in flight at once (open model and search): positive, 1024 by default.
+    fn max_in_flight(&self, given: Option<Spanned<usize>>) -> Parsed<usize> {
+        match given {
+            Some(m) if *m.get_ref() == 0 => {
+                Err(self.fail(Some(m.span()), "`max_in_flight` must be a positive integer, found 0".into()))
+            }
+            Some(m) => Ok(m.into_inner()),
+            None => Ok(1024),
+        }
+    }
+
+    /// The `[[steps]]`: at least one, each with a positive weight and valid params.
+    fn steps(&self, raw_steps: Vec<Spanned<RawStep>>) -> Parsed<Vec<Step>> {
+        if raw_steps.is_empty() {
+            return Err(self.fail(None, "at least one [[steps]] entry is required".into()));
+        }
+        let mut steps = Vec::with_capacity(raw_steps.len());
+        for step in raw_steps {
+            let step = step.into_inner();
+            let weight = *step.weight.get_ref();
+            if weight <= 0 || weight > i64::from(u32::MAX) {
+                return Err(
+                    self.fail(Some(step.weight.span()), format!("`weight` must be a positive integer, found {weight}"))
+                );
+            }
+            // The error names the `params` line, not the step's `weight` line.
+            let (params, params_at) = match step.params {
+                Some(p) => (p.get_ref().clone(), p.span()),
+                None => (Params::default(), step.weight.span()),
+            };
+            if let Some(limit) = params.limit.filter(|l| !(1..=100).contains(l)) {
+                return Err(self.fail(Some(params_at), format!("`params.limit` must be 1 to 100, found {limit}")));
+            }
+            steps.push(Step { op: step.op, weight: weight as u32, params });
+        }
+        Ok(steps)
+    }
+
+    /// The `[slo]`: positive latencies, an error rate from 0 to 1; none when the file has none.
+    fn slo(&self, raw: Option<Spanned<Slo>>) -> Parsed<Slo> {
+        let Some(slo) = raw else { return Ok(Slo::default()) };
+        let span = slo.span();
+        let slo = slo.into_inner();
+        for (field, value) in [("p99_ms", slo.p99_ms), ("p999_ms", slo.p999_ms)] {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(self
+                    .fail(Some(span), format!("`slo.{field}` must be a positive number of milliseconds, found {v}")));
+            }
+        }
+        if let Some(v) = slo.max_error_rate.filter(|v| !(0.0..=1.0).contains(v)) {
+            return Err(self.fail(Some(span), format!("`slo.max_error_rate` must be a share from 0 to 1, found {v}")));
+        }
+        Ok(slo)
     }
 }
 
@@ -721,6 +764,27 @@ max_error_rate = 0.001
         assert!(e.contains("`from` is required"), "{e}");
         let e = err(&GOOD.replace("users = 4", "users = 4\nfrom = 3"));
         assert!(e.contains("`from` belongs to `model = \"search\"`"), "{e}");
+    }
+
+    #[test]
+    fn each_section_names_its_own_line() {
+        let err = |text: &str| Scenario::parse("f.toml", text).expect_err("invalid").to_string();
+        let open = GOOD.replace("model = \"closed\"\nusers = 4", "model = \"open\"\nrate = 100\nmax_in_flight = 0");
+        assert_eq!(err(&open), "scenario f.toml line 11: `max_in_flight` must be a positive integer, found 0");
+        let closed_with_step = GOOD.replace("duration = \"3s\"", "step_duration = \"3s\"");
+        assert_eq!(err(&closed_with_step), "scenario f.toml line 12: `step_duration` belongs to `model = \"search\"`");
+        assert_eq!(
+            err(&GOOD.replace("users = 10", "users = 0")),
+            "scenario f.toml line 0: `data.users` must be at least 1: the steps need signed-in users"
+        );
+        assert_eq!(
+            err(&GOOD.replace("p99_ms = 50", "p99_ms = -1")),
+            "scenario f.toml line 20: `slo.p99_ms` must be a positive number of milliseconds, found -1"
+        );
+        assert_eq!(
+            err(&GOOD.replace("users = 4", "users = 0")),
+            "scenario f.toml line 10: `users` must be a positive integer, found 0"
+        );
     }
 
     #[test]
