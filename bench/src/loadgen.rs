@@ -61,7 +61,7 @@ pub fn humantime_duration(s: &str) -> Result<Duration, String> {
 #[derive(Debug, thiserror::Error)]
 pub enum OverrideError {
     #[error("--find-max: {0}")]
-    FindMax(String),
+    FindMax(taskbench_loadgen::scenario::NoLatencyObjective),
     #[error("--duration must be longer than 0s")]
     ZeroDuration,
     #[error(

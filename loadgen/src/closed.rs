@@ -52,7 +52,7 @@ use goose::prelude::{
 use crate::client::{HttpClient, Reply, Target};
 use crate::dead_target::Detector;
 use crate::ops::{ApiRequest, Mix, UserState, build, observe, seed_task_number};
-use taskbench_results::LoadResult;
+use taskbench_results::{LoadResult, ModelKind};
 
 use crate::record::{Outcome, Recorder};
 use crate::scenario::{DataSpec, Op, Scenario};
@@ -225,7 +225,7 @@ pub async fn run(
     }
     let stopped = [Some(end), run.dead.dead_at(), *lock(&run.first_stop)].into_iter().flatten().min().unwrap_or(end);
     let measured = stopped.saturating_duration_since(from).min(timeline.duration);
-    let mut result = crate::result::from_recorder(&scenario.name, "closed", &target.base, &merged, measured);
+    let mut result = crate::result::from_recorder(&scenario.name, ModelKind::Closed, &target.base, &merged, measured);
     result.incomplete = run.dead.verdict(&merged, measured).or_else(|| {
         if reports.len() < users as usize {
             Some(format!(

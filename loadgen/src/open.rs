@@ -37,7 +37,7 @@ use crate::dead_target::Detector;
 use crate::lock;
 use crate::ops::{Mix, UserState, build, observe};
 use taskbench_results::{
-    ErrorKind, LoadResult, OpenStats, Percentiles, encode_histogram, generator_limited, new_histogram,
+    ErrorKind, LoadResult, ModelKind, OpenStats, Percentiles, encode_histogram, generator_limited, new_histogram,
 };
 
 use crate::record::{Outcome, Recorder, micros};
@@ -253,7 +253,8 @@ pub async fn run_shared(
     let interrupted = shared.interrupted.load(Ordering::Relaxed);
     let measured =
         if died || interrupted { ended.saturating_duration_since(start + schedule.warmup) } else { schedule.duration };
-    let mut result = crate::result::from_recorder(&scenario.name, "open", &target.base, &total.recorder, measured);
+    let mut result =
+        crate::result::from_recorder(&scenario.name, ModelKind::Open, &target.base, &total.recorder, measured);
     let send_lag_us = Percentiles::of(&total.send_lag);
     let secs = measured.as_secs_f64();
     result.open = Some(OpenStats {

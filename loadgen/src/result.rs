@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use taskbench_results::{Figures, LoadResult, Percentiles, Second, encode_histogram};
+use taskbench_results::{Figures, LoadResult, ModelKind, Percentiles, Second, encode_histogram};
 
 use crate::record::{OpRecord, Recorder};
 
@@ -39,7 +39,7 @@ fn figures(rec: &OpRecord, secs: f64) -> Figures {
 }
 
 /// Builds the result from merged recordings of a measured phase of length `measured`.
-pub fn from_recorder(scenario: &str, model: &str, target: &str, rec: &Recorder, measured: Duration) -> LoadResult {
+pub fn from_recorder(scenario: &str, model: ModelKind, target: &str, rec: &Recorder, measured: Duration) -> LoadResult {
     let secs = measured.as_secs_f64();
     let mut total = OpRecord::default();
     let mut per_op = BTreeMap::new();
@@ -66,7 +66,7 @@ pub fn from_recorder(scenario: &str, model: &str, target: &str, rec: &Recorder, 
         .collect();
     LoadResult {
         scenario: scenario.to_owned(),
-        model: model.to_owned(),
+        model,
         target: target.to_owned(),
         measured_secs: secs,
         warmup_requests: rec.warmup_requests,
@@ -105,7 +105,7 @@ mod tests {
         };
         (0..successes).for_each(|_| add(Duration::from_micros(100), None));
         (0..timeouts).for_each(|_| add(Duration::from_secs(5), Some(ErrorKind::Timeout)));
-        from_recorder("t", "open", "http://127.0.0.1:1", &rec, Duration::from_secs(1)).total
+        from_recorder("t", ModelKind::Open, "http://127.0.0.1:1", &rec, Duration::from_secs(1)).total
     }
 
     #[test]

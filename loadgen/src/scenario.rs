@@ -194,6 +194,14 @@ pub struct Params {
     pub description_len: Option<u32>,
 }
 
+/// A scenario that cannot become a saturation search: it states no latency to keep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "scenario {0} has no latency objective; expected `[slo]` with `p99_ms` (or `p999_ms`): the latency the server \
+     must keep while the rate rises"
+)]
+pub struct NoLatencyObjective(pub String);
+
 /// A scenario file that cannot be used, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("scenario {file} line {line}: {message}")]
@@ -320,13 +328,9 @@ impl Scenario {
     /// This scenario as a saturation search (`--find-max`): its steps, data and SLO, rates from
     /// its open-model rate (or 100 req/s for a closed model) up to 1,000,000, 3 s steps, at least
     /// 1 s of warm-up; a search is returned as it is. Fails when the `[slo]` states no latency.
-    pub fn as_search(mut self) -> Result<Scenario, String> {
+    pub fn as_search(mut self) -> Result<Scenario, NoLatencyObjective> {
         if self.slo.p99_ms.is_none() && self.slo.p999_ms.is_none() {
-            return Err(format!(
-                "scenario {} has no latency objective; expected `[slo]` with `p99_ms` (or `p999_ms`): the latency \
-                 the server must keep while the rate rises",
-                self.name
-            ));
+            return Err(NoLatencyObjective(self.name));
         }
         let (from, max_in_flight) = match self.load.model {
             LoadModel::Search(_) => return Ok(self),

@@ -24,9 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use taskbench_results::LoadResult;
 use taskbench_results::search::{Broke, Limit, Phase, SearchResult, SearchSettings, SearchStep, Stop, conclusion};
 use taskbench_results::slo::{Slo, SloMetric, SloReport};
+use taskbench_results::{LoadResult, ModelKind};
 
 use crate::client::{HttpClient, Target};
 use crate::ops::UserState;
@@ -351,13 +351,13 @@ pub async fn run(
         Some((_, _, r)) => r,
         None => crate::result::from_recorder(
             &scenario.name,
-            "search",
+            ModelKind::Search,
             &target.base,
             &crate::record::Recorder::new(std::time::Instant::now()),
             Duration::ZERO,
         ),
     };
-    result.model = "search".to_owned();
+    result.model = ModelKind::Search;
     if stop == Stop::Ended {
         result.incomplete = ended.or_else(|| Some("the search ended early".to_owned()));
     }
@@ -562,7 +562,7 @@ mod tests {
                 rec.record(&Outcome { op: crate::Op::Json, intended, latency, service: Some(latency), error });
             }
         }
-        crate::result::from_recorder("t", "open", "http://127.0.0.1:1", &rec, Duration::from_secs(2))
+        crate::result::from_recorder("t", ModelKind::Open, "http://127.0.0.1:1", &rec, Duration::from_secs(2))
     }
 
     #[test]

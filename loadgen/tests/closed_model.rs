@@ -35,7 +35,7 @@ async fn closed_scenarios_run_with_zero_errors_on_both_servers() {
             let result = run(&scenario, &app.url(""), Seeding::ViaApi).await.expect("the run starts");
             let table = result.summary_table();
             let on = format!("{name} on {}:\n{table}", framework.name());
-            assert_eq!(result.model, "closed", "{on}");
+            assert_eq!(result.model, taskbench_results::ModelKind::Closed, "{on}");
             assert!(result.incomplete.is_none(), "{on}{:?}", result.incomplete);
             assert_eq!(result.total.errors, 0, "{on}{:?}", result.total.errors_by_kind);
             assert!(result.total.requests >= 50, "{on}");

@@ -148,7 +148,7 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
     };
     let load = LoadResult {
         scenario: scenario.to_owned(),
-        model: "closed".into(),
+        model: ModelKind::Closed,
         target: "http://127.0.0.1:8080".into(),
         measured_secs: secs as f64,
         warmup_requests: requests / secs,

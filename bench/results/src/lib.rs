@@ -212,8 +212,7 @@ pub struct OpenStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoadResult {
     pub scenario: String,
-    /// `closed` or `open`.
-    pub model: String,
+    pub model: ModelKind,
     pub target: String,
     pub measured_secs: f64,
     pub warmup_requests: u64,

@@ -174,7 +174,7 @@ enum PlanError {
     #[error(transparent)]
     Scenario(#[from] taskbench_loadgen::scenario::ScenarioError),
     #[error("--find-max: {0}")]
-    FindMax(String),
+    FindMax(taskbench_loadgen::scenario::NoLatencyObjective),
     #[error("--contender: the name `{0}` is given twice; expected one name per contender")]
     ContenderTwice(String),
     #[error("--frameworks: expected at least one of axum,actix")]

@@ -99,7 +99,7 @@ pub(crate) fn search_results(shapes: &[Shape], repeats: u32, seed: u64) -> Resul
         let breaking = broke_at.and_then(|b| steps.iter().find(|s| !s.pass && s.rate == b));
         let conclusion = taskbench_results::search::conclusion(stop, passed, breaking, steps.last());
         if let Some(load) = run.load.as_mut() {
-            load.model = "search".into();
+            load.model = ModelKind::Search;
             load.search = Some(SearchResult {
                 settings: SearchSettings {
                     from: spec.from,
