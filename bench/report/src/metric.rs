@@ -37,8 +37,8 @@ pub enum Metric {
     ErrorRate,
     #[serde(rename = "server_peak_rss_bytes")]
     PeakRss,
-    /// Server CPU time per successful request, in µs (the same number as ms per 1000 requests,
-    /// the name results of schema v3 used).
+    /// Server CPU time per successful request, in µs: the same number as ms per 1000 requests,
+    /// the summary's `server_cpu_ms_per_1k_requests`, which is read as this metric too.
     #[serde(rename = "server_cpu_us_per_request", alias = "server_cpu_ms_per_1k_requests")]
     Cpu,
     /// Open model: the engine's send-lag p99 in µs (its own error, part of every latency).

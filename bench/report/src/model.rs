@@ -155,12 +155,15 @@ impl CpuPlan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    Server,
-    Postgres,
+    // Declared in alphabetical order, so maps and sorted lists keyed by role read as they did
+    // when roles were strings.
     Loadgen,
+    Postgres,
+    Server,
 }
 
 impl Role {
+    /// In the order the report lists them: what is measured first.
     pub const ALL: [Role; 3] = [Role::Server, Role::Postgres, Role::Loadgen];
 
     /// Its name in `results.json` and in the report.
@@ -321,6 +324,7 @@ pub struct Sample {
 /// A role that ran near its CPU allotment for the measured phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Bottleneck {
+    /// `loadgen` or `postgres`: the server is what is measured, never a limit.
     pub role: Role,
     /// Mean CPU use as a share of what the role was allotted (shared CPUs counted once).
     pub utilisation: f64,

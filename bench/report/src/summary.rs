@@ -29,7 +29,7 @@ pub fn bottlenecks(resources: &BTreeMap<Role, ProcessStats>, cpus: &CpuPlan, log
     };
     let mut out = Vec::new();
     // The server is what is measured: it is never a limit, whatever it used.
-    for &(role, set, own) in usage.iter().filter(|(role, ..)| *role != Role::Server) {
+    for &(role, set, own) in [Role::Loadgen, Role::Postgres].iter().filter_map(|r| usage.iter().find(|u| u.0 == *r)) {
         if !resources.contains_key(&role) {
             continue; // not observed (an external Postgres)
         }
@@ -292,9 +292,9 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], min_effect: f
     let mut comparisons = Vec::new();
     if let Some(first) = summaries.first().map(|s| s.framework.clone()) {
         for (oi, other) in summaries.iter().skip(1).enumerate() {
-            for (k, spec) in metrics.iter().enumerate() {
+            for (k, metric) in metrics.iter().enumerate() {
                 let seed = seed ^ ((oi as u64) << 8) ^ k as u64;
-                comparisons.extend(compare_paired(scenario, &first, &other.framework, *spec, min_effect, seed));
+                comparisons.extend(compare_paired(scenario, &first, &other.framework, *metric, min_effect, seed));
             }
         }
     }

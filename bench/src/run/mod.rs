@@ -177,7 +177,7 @@ enum PlanError {
     FindMax(taskbench_loadgen::scenario::NoLatencyObjective),
     #[error("--contender: the name `{0}` is given twice; expected one name per contender")]
     ContenderTwice(String),
-    #[error("--frameworks: expected at least one of axum,actix")]
+    #[error("--frameworks: expected at least one of {}", Framework::ALL.map(Framework::name).join(","))]
     NoFramework,
     #[error("--repeats must be at least 1")]
     NoRepeat,
@@ -697,7 +697,9 @@ impl Runner<'_> {
             }
         };
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "database copied");
+        let mut lost = false;
         if let Err(e) = self.measure(job, &url, interrupt, &mut record).await {
+            lost = matches!(e, RunError::Database(_));
             record.error = Some(e.to_string());
         }
         // A database that is gone at the end of the run made (some of) its errors, not the
@@ -710,15 +712,15 @@ impl Runner<'_> {
         };
         if let Err(e) = reachable {
             let measured = record.error.take().map_or_else(String::new, |e| format!("; the run itself: {e}"));
-            let lost = RunError::Database(format!("unreachable at the end of the run ({e}){measured}"));
-            record.error = Some(lost.to_string());
+            let unreachable = RunError::Database(format!("unreachable at the end of the run ({e}){measured}"));
+            record.error = Some(unreachable.to_string());
             return (record, true);
         }
         if let Err(e) = self.pg.drop_database(&job.db).await {
             tracing::warn!(error = %e, "dropping the run's database");
         }
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "run done, database dropped");
-        (record, false)
+        (record, lost)
     }
 
     /// Starts the server on `url`'s database and the load generator against it, samples both

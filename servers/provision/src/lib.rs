@@ -212,8 +212,8 @@ impl Postgres {
             }
             DbChoice::Docker { image, tag } => Self::docker(image, tag, opts).await,
             DbChoice::Local => {
-                let plan = local::installation().map_err(ProvisionError::LocalUnavailable)?;
-                Self::local_async(plan, opts).await
+                let installation = local::installation().map_err(ProvisionError::LocalUnavailable)?;
+                Self::local_async(installation, opts).await
             }
             DbChoice::Auto => Self::auto(opts).await,
         }
@@ -221,8 +221,8 @@ impl Postgres {
 
     /// Synchronous local cluster start, for test harness statics (no runtime needed).
     pub fn start_local(opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
-        let plan = local::installation().map_err(ProvisionError::LocalUnavailable)?;
-        Ok(Self::from_local(local::start(&plan, opts)?))
+        let installation = local::installation().map_err(ProvisionError::LocalUnavailable)?;
+        Ok(Self::from_local(local::start(&installation, opts)?))
     }
 
     /// URL of the `postgres` maintenance database (for `DbKind::Url`, the URL as given).
@@ -351,12 +351,12 @@ impl Postgres {
             Err(reason) => format!("Docker is not reachable ({reason})"),
         };
         match local::installation() {
-            Ok(plan) => {
+            Ok(installation) => {
                 tracing::info!(
-                    binaries = %plan.bin_dir().display(),
+                    binaries = %installation.bin_dir().display(),
                     "PostgreSQL: starting a local cluster (auto: {url_reason}; {docker_reason})"
                 );
-                Self::local_async(plan, opts).await
+                Self::local_async(installation, opts).await
             }
             Err(local) => {
                 Err(ProvisionError::NoneAvailable { url: url_reason.to_owned(), docker: docker_reason, local })
@@ -369,11 +369,15 @@ impl Postgres {
         Ok(Self::new(url, DbKind::Docker, Guard::Docker(Box::new(guard))))
     }
 
-    async fn local_async(plan: local::Installation, opts: &ProvisionOptions) -> Result<Postgres, ProvisionError> {
+    async fn local_async(
+        installation: local::Installation,
+        opts: &ProvisionOptions,
+    ) -> Result<Postgres, ProvisionError> {
         let opts = *opts;
-        let cluster = tokio::task::spawn_blocking(move || local::start(&plan, &opts)).await.map_err(|e| {
-            ProvisionError::LocalStart { message: format!("start task failed: {e}"), log_tail: String::new() }
-        })??;
+        let cluster =
+            tokio::task::spawn_blocking(move || local::start(&installation, &opts)).await.map_err(|e| {
+                ProvisionError::LocalStart { message: format!("start task failed: {e}"), log_tail: String::new() }
+            })??;
         Ok(Self::from_local(cluster))
     }
 

@@ -279,10 +279,10 @@ impl Drop for LocalCluster {
 }
 
 /// Starts a cluster, retrying on a new port if another process grabbed the one we picked.
-pub(super) fn start(plan: &Installation, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
+pub(super) fn start(installation: &Installation, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
     let mut attempt = 1;
     loop {
-        match start_once(plan, opts) {
+        match start_once(installation, opts) {
             Err(ProvisionError::LocalStart { log_tail, .. })
                 if attempt < PORT_ATTEMPTS && log_tail.contains(PORT_TAKEN) =>
             {
@@ -294,17 +294,17 @@ pub(super) fn start(plan: &Installation, opts: &ProvisionOptions) -> Result<Loca
     }
 }
 
-fn start_once(plan: &Installation, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
+fn start_once(installation: &Installation, opts: &ProvisionOptions) -> Result<LocalCluster, ProvisionError> {
     let tmp = tempfile::Builder::new()
         .prefix("taskbench-pg-")
         .tempdir_in(env::temp_dir())
         .map_err(|e| io_error("creating a temp dir", e))?;
-    prepare_root(plan, tmp.path())?;
+    prepare_root(installation, tmp.path())?;
     let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map_err(|e| io_error("picking a free port", e))?
         .port();
-    let mut supervisor = supervisor_command(plan, opts, tmp.path(), port)
+    let mut supervisor = supervisor_command(installation, opts, tmp.path(), port)
         .spawn()
         .map_err(|e| io_error("starting the supervisor shell", e))?;
     // From here on the supervisor (or our Drop as a fallback) removes the directory.
@@ -320,15 +320,15 @@ fn start_once(plan: &Installation, opts: &ProvisionOptions) -> Result<LocalClust
         "NOT durable: fsync=off, synchronous_commit=off, full_page_writes=off"
     };
     let (pid, dir) = (cluster.pid, cluster.root.display());
-    tracing::info!(pid, port, %dir, version = %plan.version, "local PostgreSQL cluster ready, {durability}");
+    tracing::info!(pid, port, %dir, version = %installation.version, "local PostgreSQL cluster ready, {durability}");
     Ok(cluster)
 }
 
 /// Gives the server user ROOT and the socket dir ROOT/sock (the supervisor runs initdb into
 /// ROOT/data as that user).
-fn prepare_root(plan: &Installation, root: &Path) -> Result<(), ProvisionError> {
+fn prepare_root(installation: &Installation, root: &Path) -> Result<(), ProvisionError> {
     fs::create_dir(root.join("sock")).map_err(|e| io_error("creating the socket dir", e))?;
-    if let Some((uid, gid)) = plan.run_as {
+    if let Some((uid, gid)) = installation.run_as {
         for dir in [root.to_path_buf(), root.join("sock")] {
             chown(&dir, Some(uid.as_raw()), Some(gid.as_raw()))
                 .map_err(|e| io_error(&format!("giving {} to the postgres user", dir.display()), e))?;
@@ -337,12 +337,12 @@ fn prepare_root(plan: &Installation, root: &Path) -> Result<(), ProvisionError> 
     Ok(())
 }
 
-fn supervisor_command(plan: &Installation, opts: &ProvisionOptions, root: &Path, port: u16) -> Command {
-    let mut cmd = plan.command("/bin/sh");
+fn supervisor_command(installation: &Installation, opts: &ProvisionOptions, root: &Path, port: u16) -> Command {
+    let mut cmd = installation.command("/bin/sh");
     cmd.args(["-c", SUPERVISOR, "taskbench-pg-supervisor"])
         .arg(root)
-        .arg(plan.bin_dir.join("initdb"))
-        .arg(plan.bin_dir.join("postgres"))
+        .arg(installation.bin_dir.join("initdb"))
+        .arg(installation.bin_dir.join("postgres"))
         .arg("-D")
         .arg(root.join("data"))
         .args(["-p", &port.to_string(), "-c"])
