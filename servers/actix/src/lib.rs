@@ -1,5 +1,6 @@
-//! The reference API on Actix-web. Routes, extractors, the middleware envelope and the error
-//! mapping; every decision about *what* to answer lives in `taskbench-data`.
+//! The reference API on Actix-web. Routes (built from the shared route table), extractors, the
+//! middleware envelope and the error mapping; every decision about *what* to answer lives in
+//! `taskbench-data`.
 
 mod envelope;
 mod extract;
@@ -9,24 +10,12 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
 use taskbench_data::Service;
-use taskbench_data::http as shared;
+use taskbench_data::http::{self as shared, Method, Operation, ROUTES};
 
 pub use extract::{ApiJson, Auth, Failure, ListParams, TaskId};
 
-/// A resource answering `route` (as written in the shared route table), with the shared 405
-/// for methods it does not serve.
-fn resource(route: &'static str) -> actix_web::Resource {
-    web::resource(route).default_service(web::to(move || async move { Failure(shared::method_not_allowed(route)) }))
-}
-
-/// A GET route that also answers HEAD, as the HTTP spec (and Axum) do.
-macro_rules! get_and_head {
-    ($res:expr, $handler:path) => {
-        $res.route(web::get().to($handler)).route(web::head().to($handler))
-    };
-}
-
-/// The whole application, ready for `HttpServer` or `actix_web::test`.
+/// The whole application, ready for `HttpServer` or `actix_web::test`. Its routes are the shared
+/// table's, one resource per path.
 pub fn app(
     service: Service,
 ) -> App<
@@ -38,25 +27,53 @@ pub fn app(
         InitError = (),
     >,
 > {
-    use handlers::*;
-    App::new()
-        .app_data(web::Data::new(service))
-        .service(get_and_head!(resource("/health"), health))
-        .service(get_and_head!(resource("/metrics"), metrics))
-        .service(get_and_head!(resource("/openapi.json"), openapi))
-        .service(get_and_head!(resource("/bench/plaintext"), plaintext))
-        .service(get_and_head!(resource("/bench/json"), json))
-        .service(resource("/api/v1/auth/register").route(web::post().to(register)))
-        .service(resource("/api/v1/auth/login").route(web::post().to(login)))
-        .service(get_and_head!(resource("/api/v1/auth/me"), me))
-        .service(get_and_head!(resource("/api/v1/tasks"), list_tasks).route(web::post().to(create_task)))
-        .service(
-            get_and_head!(resource("/api/v1/tasks/{id}"), get_task)
-                .route(web::patch().to(update_task))
-                .route(web::delete().to(delete_task)),
-        )
-        .default_service(web::to(not_found))
+    ROUTES
+        .iter()
+        .fold(App::new().app_data(web::Data::new(service)), |app, route| app.service(resource(route)))
+        .default_service(web::to(handlers::not_found))
         .wrap(actix_web::middleware::from_fn(envelope::envelope))
+}
+
+/// A resource answering `route`'s methods, with the shared 405 for the others (Actix routes
+/// methods per resource, so the 405 is each resource's default service).
+fn resource(route: &'static shared::Route) -> actix_web::Resource {
+    let path = route.path;
+    let mut resource =
+        web::resource(path).default_service(web::to(move || async move { Failure(shared::method_not_allowed(path)) }));
+    for &(method, operation) in route.operations {
+        // A GET route also answers HEAD, as the HTTP spec (and Axum) do.
+        let guards: &[fn() -> actix_web::Route] = match method {
+            Method::Get => &[web::get, web::head],
+            Method::Post => &[web::post],
+            Method::Patch => &[web::patch],
+            Method::Delete => &[web::delete],
+        };
+        for guard in guards {
+            resource = resource.route(handler(guard(), operation));
+        }
+    }
+    resource
+}
+
+/// The handler of each operation, on a route already guarded by its method. Exhaustive on
+/// purpose: an operation added to the table without a handler here does not compile.
+fn handler(route: actix_web::Route, operation: Operation) -> actix_web::Route {
+    use handlers::*;
+    match operation {
+        Operation::Health => route.to(health),
+        Operation::Metrics => route.to(metrics),
+        Operation::OpenApi => route.to(openapi),
+        Operation::Plaintext => route.to(plaintext),
+        Operation::Json => route.to(json),
+        Operation::Register => route.to(register),
+        Operation::Login => route.to(login),
+        Operation::Me => route.to(me),
+        Operation::ListTasks => route.to(list_tasks),
+        Operation::CreateTask => route.to(create_task),
+        Operation::GetTask => route.to(get_task),
+        Operation::UpdateTask => route.to(update_task),
+        Operation::DeleteTask => route.to(delete_task),
+    }
 }
 
 /// An HTTP server for `service` on `listener` with `workers` threads. Signals are not handled

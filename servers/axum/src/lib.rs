@@ -1,40 +1,68 @@
-//! The reference API on Axum. Routes, extractors, the middleware envelope and the error mapping;
-//! every decision about *what* to answer lives in `taskbench-data`.
+//! The reference API on Axum. Routes (built from the shared route table), extractors, the
+//! middleware envelope and the error mapping; every decision about *what* to answer lives in
+//! `taskbench-data`.
 
 mod envelope;
 mod extract;
 mod handlers;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter, on};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use taskbench_data::Service;
+use taskbench_data::http::{Method, Operation, ROUTES};
 use tokio::net::TcpListener;
 
 pub use extract::{ApiJson, Auth, Failure, ListParams, TaskId};
 
-/// The whole application as a `Router`, ready to serve or to call in-process.
+/// The whole application as a `Router`, ready to serve or to call in-process. Its routes are the
+/// shared table's, each path's methods merged into one `MethodRouter` as Axum routes them.
 pub fn app(service: Service) -> Router {
-    use handlers::*;
-    let routes = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/bench/plaintext", get(plaintext))
-        .route("/bench/json", get(json))
-        .route("/api/v1/auth/register", axum::routing::post(register))
-        .route("/api/v1/auth/login", axum::routing::post(login))
-        .route("/api/v1/auth/me", get(me))
-        .route("/api/v1/tasks", get(list_tasks).post(create_task))
-        .route("/api/v1/tasks/{id}", get(get_task).patch(update_task).delete(delete_task))
-        .fallback(not_found)
+    let routes = ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| {
+            let methods = route
+                .operations
+                .iter()
+                .fold(MethodRouter::new(), |methods, &(method, operation)| methods.merge(handler(method, operation)));
+            router.route(route.path, methods)
+        })
+        .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn(envelope::route_info))
         .with_state(service.clone());
     // An outer router whose only service is the API, so the envelope runs before routing.
     Router::new().fallback_service(routes).layer(axum::middleware::from_fn_with_state(service, envelope::envelope))
+}
+
+/// The handler of each operation, on the method the table gives it. Exhaustive on purpose: an
+/// operation added to the table without a handler here does not compile. A GET route answers
+/// HEAD too (Axum's own rule, and the table's).
+fn handler(method: Method, operation: Operation) -> MethodRouter<Service> {
+    use handlers::*;
+    let filter = match method {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Patch => MethodFilter::PATCH,
+        Method::Delete => MethodFilter::DELETE,
+    };
+    match operation {
+        Operation::Health => on(filter, health),
+        Operation::Metrics => on(filter, metrics),
+        Operation::OpenApi => on(filter, openapi),
+        Operation::Plaintext => on(filter, plaintext),
+        Operation::Json => on(filter, json),
+        Operation::Register => on(filter, register),
+        Operation::Login => on(filter, login),
+        Operation::Me => on(filter, me),
+        Operation::ListTasks => on(filter, list_tasks),
+        Operation::CreateTask => on(filter, create_task),
+        Operation::GetTask => on(filter, get_task),
+        Operation::UpdateTask => on(filter, update_task),
+        Operation::DeleteTask => on(filter, delete_task),
+    }
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves, then finishes in-flight requests for

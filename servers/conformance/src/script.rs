@@ -75,7 +75,7 @@ fn step(name: &'static str, method: &'static str, path: &'static str, expect: u1
 /// The route template a scripted path belongs to.
 fn crate_route(path: &str) -> Option<&'static str> {
     let path = path.split('?').next().unwrap_or(path);
-    taskbench_data::http::ROUTES.iter().map(|(r, _)| *r).find(|r| {
+    taskbench_data::http::ROUTES.iter().map(|r| r.path).find(|r| {
         let (rs, ps): (Vec<_>, Vec<_>) = (r.split('/').collect(), path.split('/').collect());
         rs.len() == ps.len() && rs.iter().zip(&ps).all(|(r, p)| r.starts_with('{') || r == p)
     })

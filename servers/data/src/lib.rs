@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
+pub mod routes;
 pub mod service;
 pub mod time;
 pub mod validate;
