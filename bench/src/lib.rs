@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod gate;
 pub mod loadgen;
+pub mod merge;
 pub mod report;
 pub mod run;
 
@@ -28,6 +29,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Drive any server that implements the taskbench API with a scenario, and print what it measured.
     Loadgen(loadgen::LoadgenArgs),
+    /// Combine the results of several load agents (`loadgen --agent I/N`) into one.
+    Merge(merge::MergeArgs),
     /// Compare a new run against a baseline run made separately (exit 1 on a regression).
     Compare(compare::CompareArgs),
     /// The CI performance gate: judge head against base in one interleaved run, pair by pair
@@ -42,6 +45,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args).await,
         Command::Report(args) => report::run(&args),
         Command::Loadgen(args) => loadgen::run(args).await,
+        Command::Merge(args) => merge::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Gate(args) => gate::run(&args),
     }

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use taskbench_loadgen::scenario::{LoadModel, Rate};
 use taskbench_loadgen::{Scenario, Seeding};
 use taskbench_results::LoadResult;
+use taskbench_results::merge::AgentShare;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadgenArgs {
@@ -51,6 +52,32 @@ pub struct LoadgenArgs {
     /// seeding through the API.
     #[arg(long, hide = true)]
     pub assume_seeded: bool,
+    /// Be agent I of N (0-based, `1/3`): take every N-th request of the open model's schedule, or
+    /// every N-th virtual user of the closed model, and record the share; `taskbench merge`
+    /// combines the agents' results. Agents never seed (each would register the same users):
+    /// seed first with `--seed-only`.
+    #[arg(long, value_name = "I/N", value_parser = parse_agent)]
+    pub agent: Option<(u32, u32)>,
+    /// With --agent: the common instant every agent starts at, in milliseconds since the Unix
+    /// epoch (`$(( $(date +%s%3N) + 20000 ))`); it must leave time to sign the users in.
+    #[arg(long, value_name = "UNIX_MS", requires = "agent")]
+    pub start_at: Option<u64>,
+    /// Only seed the scenario's data through the API, then exit (before agents run).
+    #[arg(long, conflicts_with_all = ["agent", "assume_seeded", "find_max"])]
+    pub seed_only: bool,
+}
+
+/// `I/N`: agent I (0-based) of N.
+fn parse_agent(s: &str) -> Result<(u32, u32), String> {
+    let expected = "expected I/N with 0 <= I < N, e.g. 0/2 and 1/2 for two agents";
+    let (i, n) = s.split_once('/').ok_or_else(|| format!("{expected}; found `{s}`"))?;
+    let (Ok(i), Ok(n)) = (i.trim().parse::<u32>(), n.trim().parse::<u32>()) else {
+        return Err(format!("{expected}; found `{s}`"));
+    };
+    if n == 0 || i >= n {
+        return Err(format!("{expected}; found `{s}`"));
+    }
+    Ok((i, n))
 }
 
 pub fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -128,9 +155,13 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return crate::fail(&e.to_string()),
     };
+    if args.seed_only {
+        return seed_only(&scenario, &args.target).await;
+    }
     let progress = progress_bar(&scenario, args.quiet || args.json);
-    let seeding = if args.assume_seeded { Seeding::AlreadySeeded } else { Seeding::ViaApi };
-    let outcome = taskbench_loadgen::run(&scenario, &args.target, seeding).await;
+    let share = args.agent.map(|(index, count)| AgentShare { index, count, start_at_unix_ms: args.start_at });
+    let seeding = if args.assume_seeded || share.is_some() { Seeding::AlreadySeeded } else { Seeding::ViaApi };
+    let outcome = taskbench_loadgen::run(&scenario, &args.target, seeding, share).await;
     progress.finish_and_clear();
     let result = match outcome {
         Ok(result) => result,
@@ -160,6 +191,24 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
         return ExitCode::from(3);
     }
     ExitCode::SUCCESS
+}
+
+/// `--seed-only`: the scenario's data through the API, and nothing else.
+async fn seed_only(scenario: &Scenario, target: &str) -> ExitCode {
+    use taskbench_loadgen::client;
+    let seeded = async {
+        let target = client::Target::parse(target)?;
+        let http = client::http_client(4);
+        client::preflight(&http, &target).await?;
+        client::seed_via_api(&http, &target, &scenario.data).await
+    };
+    match seeded.await {
+        Ok(()) => {
+            tracing::info!(users = scenario.data.users, "seeded {}'s data", scenario.name);
+            ExitCode::SUCCESS
+        }
+        Err(e) => crate::fail(&e.to_string()),
+    }
 }
 
 fn write_json(path: &PathBuf, result: &LoadResult) -> std::io::Result<()> {

@@ -52,6 +52,7 @@ use goose::prelude::{
 use crate::client::{HttpClient, Reply, Target};
 use crate::dead_target::Detector;
 use crate::ops::{ApiRequest, Mix, UserState, build, observe, seed_task_number};
+use taskbench_results::merge::AgentShare;
 use taskbench_results::{LoadResult, ModelKind};
 
 use crate::record::{Outcome, Recorder};
@@ -150,7 +151,11 @@ struct Run {
     target: Target,
     mix: Mix,
     data: DataSpec,
+    /// Virtual users of the whole run, all agents together.
     users: u32,
+    /// This agent's index and the number of agents: its user `k` is the run's user
+    /// `index + count * k`.
+    agent: (u32, u32),
     needs_login: bool,
     nonce: u64,
     timeout: Duration,
@@ -181,15 +186,26 @@ pub async fn run(
     users: u32,
     ramp: Duration,
     think_time: Duration,
+    share: Option<AgentShare>,
 ) -> Result<LoadResult, LoadError> {
-    let users = users.max(1);
+    let total = users.max(1);
+    // Agent I of N runs the run's users I, I + N, I + 2N, …: each user exactly once overall.
+    let agent = share.map_or((0, 1), |s| (s.index, s.count.max(1)));
+    let users = total / agent.1 + u32::from(agent.0 < total % agent.1);
+    if users == 0 {
+        return Err(LoadError::Engine(format!(
+            "agent {}/{} has no virtual user: {} has {total}; use at most {total} agents",
+            agent.0, agent.1, scenario.name
+        )));
+    }
     let timeline = Timeline::new(users, ramp, scenario.load.warmup, scenario.load.duration);
     let run = Arc::new(Run {
         client: crate::client::http_client(users as usize),
         target: target.clone(),
         mix: Mix::new(&scenario.steps),
         data: scenario.data,
-        users,
+        users: total,
+        agent,
         needs_login: scenario.steps.iter().any(|s| s.op.needs_auth()),
         nonce: rand::random(),
         timeout: scenario.load.timeout,
@@ -299,7 +315,8 @@ fn on_stop(run: &Arc<Run>) -> TransactionFunction {
 /// A user starts: it signs in once as its seeded account and learns its tasks.
 async fn start_user(run: &Run, user: &mut GooseUser) -> TransactionResult {
     let started = *run.started.get_or_init(|| user.started);
-    let vu = u32::try_from(user.weighted_users_index).unwrap_or(u32::MAX);
+    let local = u32::try_from(user.weighted_users_index).unwrap_or(u32::MAX);
+    let vu = run.agent.0.saturating_add(run.agent.1.saturating_mul(local));
     let identity = Identity::of(vu, run.users, run.data.users);
     let mut state = identity.state(run.data.seed, run.nonce);
     if run.needs_login && run.data.users > 0 {

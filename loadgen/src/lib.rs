@@ -13,6 +13,7 @@ pub mod search;
 
 pub use scenario::{Op, Scenario, ScenarioError};
 use taskbench_results::LoadResult;
+use taskbench_results::merge::AgentShare;
 
 /// Locks a user's or a run's shared state; a panic elsewhere while it was held leaves data that
 /// is still usable for load generation, so poisoning is ignored.
@@ -67,9 +68,14 @@ pub enum Seeding {
 async fn open_via_api(
     scenario: &Scenario,
     target_url: &str,
-    seeding: Seeding,
+    (seeding, share): (Seeding, Option<AgentShare>),
     (search_spec, rate, max_in_flight): (Option<scenario::SearchSpec>, scenario::Rate, usize),
 ) -> Result<LoadResult, LoadError> {
+    if search_spec.is_some() && share.is_some() {
+        return Err(LoadError::Engine(
+            "a saturation search chooses its rates from what it measures, so it runs on one agent: drop --agent".into(),
+        ));
+    }
     let target = client::Target::parse(target_url)?;
     let client = client::http_client(max_in_flight);
     client::preflight(&client, &target).await?;
@@ -78,17 +84,21 @@ async fn open_via_api(
     }
     let nonce = rand::random();
     let users = prepare_users(&client, &target, scenario, scenario.data.users.max(1), nonce).await?;
+    wait_for_start(share).await?;
     Ok(match search_spec {
         // Each step is judged by the search; the result carries its chosen step's verdict.
         Some(spec) => search::run(scenario, spec, client, target, users).await,
-        None => judged(open::run(scenario, client, target, users, rate, max_in_flight).await, scenario),
+        None => shared(
+            judged(open::run(scenario, client, target, users, rate, max_in_flight, share).await, scenario),
+            share,
+        ),
     })
 }
 
 async fn closed_via_api(
     scenario: &Scenario,
     target_url: &str,
-    seeding: Seeding,
+    (seeding, share): (Seeding, Option<AgentShare>),
     (users, ramp, think_time): (u32, std::time::Duration, std::time::Duration),
 ) -> Result<LoadResult, LoadError> {
     let target = client::Target::parse(target_url)?;
@@ -101,7 +111,39 @@ async fn closed_via_api(
         // Fails clearly before any virtual user starts when seeded users cannot sign in.
         client::login(&client, &target, &ops::seed_email(0)).await?;
     }
-    Ok(judged(closed::run(scenario, &target, users, ramp, think_time).await?, scenario))
+    wait_for_start(share).await?;
+    Ok(shared(judged(closed::run(scenario, &target, users, ramp, think_time, share).await?, scenario), share))
+}
+
+/// Records which share of the run this agent took.
+fn shared(mut result: LoadResult, share: Option<AgentShare>) -> LoadResult {
+    result.agent = share;
+    result
+}
+
+/// Latest `--start-at` accepted: agents are started by a script or a Job, not a calendar.
+const START_AT_HORIZON_MS: u64 = 3_600_000;
+
+/// Waits for the agents' common start, once this agent is ready to send. An instant already
+/// past is refused rather than started late: the agents' schedules would no longer line up.
+async fn wait_for_start(share: Option<AgentShare>) -> Result<(), LoadError> {
+    let Some(at) = share.and_then(|s| s.start_at_unix_ms) else { return Ok(()) };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    if at < now {
+        return Err(LoadError::Engine(format!(
+            "--start-at {at} is {} ms past: this agent was ready only at {now}; give every agent a later instant \
+             (now + the time to sign its users in)",
+            now - at
+        )));
+    }
+    if at - now > START_AT_HORIZON_MS {
+        return Err(LoadError::Engine(format!(
+            "--start-at {at} is {} s away; expected an instant within the hour",
+            (at - now) / 1000
+        )));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(at - now)).await;
+    Ok(())
 }
 
 /// Attaches the verdict on the scenario's `[slo]`.
@@ -115,17 +157,27 @@ fn judged(mut result: LoadResult, scenario: &Scenario) -> LoadResult {
 /// check that a seeded user can sign in (closed model), then the measured run, judged on the
 /// scenario's `[slo]`. The one entry point. The closed model runs Goose's users as tasks on the
 /// current tokio runtime: call it on a multi-thread runtime.
-pub async fn run(scenario: &Scenario, target_url: &str, seeding: Seeding) -> Result<LoadResult, LoadError> {
+///
+/// With `share`, this process is one agent of several: it takes its share of the open model's
+/// schedule (every N-th request) or of the closed model's users, starts at the common instant
+/// once its users are signed in, and records its share in the result (see `merge`).
+pub async fn run(
+    scenario: &Scenario,
+    target_url: &str,
+    seeding: Seeding,
+    share: Option<AgentShare>,
+) -> Result<LoadResult, LoadError> {
+    let how = (seeding, share);
     match scenario.load.model {
         scenario::LoadModel::Closed { users, ramp, think_time } => {
-            closed_via_api(scenario, target_url, seeding, (users, ramp, think_time)).await
+            closed_via_api(scenario, target_url, how, (users, ramp, think_time)).await
         }
         scenario::LoadModel::Open { rate, max_in_flight } => {
-            open_via_api(scenario, target_url, seeding, (None, rate, max_in_flight)).await
+            open_via_api(scenario, target_url, how, (None, rate, max_in_flight)).await
         }
         scenario::LoadModel::Search(spec) => {
             let first = (Some(spec), scenario::Rate::Fixed(spec.from), spec.max_in_flight);
-            open_via_api(scenario, target_url, seeding, first).await
+            open_via_api(scenario, target_url, how, first).await
         }
     }
 }

@@ -42,6 +42,7 @@ use taskbench_results::{
 
 use crate::record::{Outcome, Recorder, micros};
 use crate::scenario::{Rate, Scenario};
+use taskbench_results::merge::AgentShare;
 
 /// A send later than this after its intended time counts as late.
 const LATE: Duration = Duration::from_millis(1);
@@ -192,8 +193,10 @@ pub async fn run(
     users: Vec<UserState>,
     rate: Rate,
     max_in_flight: usize,
+    share: Option<AgentShare>,
 ) -> LoadResult {
-    run_shared(scenario, client, target, users.into_iter().map(Mutex::new).collect(), rate, max_in_flight).await
+    let users = users.into_iter().map(Mutex::new).collect();
+    run_shared(scenario, client, target, users, rate, max_in_flight, share).await
 }
 
 /// [`run`] with users that outlive the run: a saturation search runs step after step with the
@@ -205,6 +208,7 @@ pub async fn run_shared(
     users: Arc<[Mutex<UserState>]>,
     rate: Rate,
     max_in_flight: usize,
+    share: Option<AgentShare>,
 ) -> LoadResult {
     let schedule = Schedule { warmup: scenario.load.warmup, duration: scenario.load.duration, rate };
     // One worker per core, but never more workers than in-flight slots, so the slots split
@@ -233,8 +237,15 @@ pub async fn run_shared(
     // A short lead so every worker starts on the same clock.
     let start = Instant::now() + Duration::from_millis(20);
     let measure_from = (start + schedule.warmup).into_std();
-    let handles: Vec<_> = (0..workers)
-        .map(|w| tokio::spawn(worker(w as u64, workers as u64, schedule, start, measure_from, cap, shared.clone())))
+    // Request n of the schedule is sent by agent n mod N, and there by worker (n div N) mod
+    // workers: every agent's workers together send exactly their agent's share, and the agents
+    // together the scenario's whole schedule.
+    let (agent, agents) = share.map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count.max(1))));
+    let handles: Vec<_> = (0..workers as u64)
+        .map(|w| {
+            let lane = Lane { first: agent + agents * w, stride: agents * workers as u64 };
+            tokio::spawn(worker(lane, schedule, start, measure_from, cap, shared.clone()))
+        })
         .collect();
     let mut total = WorkerOutput::new(measure_from);
     let mut failed_workers = 0;
@@ -258,7 +269,7 @@ pub async fn run_shared(
     let send_lag_us = Percentiles::of(&total.send_lag);
     let secs = measured.as_secs_f64();
     result.open = Some(OpenStats {
-        target_rps: schedule.target_rps(),
+        target_rps: schedule.target_rps() / agents as f64,
         scheduled: total.scheduled,
         sent: total.sent,
         offered_rps: if secs > 0.0 { total.sent as f64 / secs } else { 0.0 },
@@ -309,9 +320,15 @@ impl WorkerOutput {
     }
 }
 
+/// The requests of the schedule one worker sends: `first`, `first + stride`, …
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    first: u64,
+    stride: u64,
+}
+
 async fn worker(
-    w: u64,
-    workers: u64,
+    lane: Lane,
     schedule: Schedule,
     start: Instant,
     measure_from: std::time::Instant,
@@ -322,7 +339,7 @@ async fn worker(
     let mut pacer = Pacer::new();
     let mut in_flight = FuturesUnordered::new();
     let mut backlog = std::collections::VecDeque::new();
-    let mut n = w;
+    let mut n = lane.first;
     let mut next = schedule.time_of(n).map(|offset| start + offset);
     loop {
         if shared.dead.is_dead() || shared.interrupted.load(Ordering::Relaxed) {
@@ -359,7 +376,7 @@ async fn worker(
                             error: Some(ErrorKind::Dropped),
                         });
                     }
-                    n += workers;
+                    n += lane.stride;
                     next = schedule.time_of(n).map(|offset| start + offset);
                 }
             }

@@ -83,6 +83,8 @@ pub fn from_recorder(scenario: &str, model: ModelKind, target: &str, rec: &Recor
             let lag = std::time::Duration::from_micros(Percentiles::of(&total.latency).p50);
             rec.delivered_rps(measured, lag)
         },
+        agent: None,
+        agents: None,
     }
 }
 

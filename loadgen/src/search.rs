@@ -298,6 +298,7 @@ pub async fn run(
             users.clone(),
             Rate::Fixed(rate),
             spec.max_in_flight,
+            None,
         )
         .await;
         result.slo = SloReport::judge(&scenario.slo, &result.total);

@@ -162,6 +162,8 @@ fn run(shape: &Shape, scenario: &str, repeat: u32, position: u32, secs: u64, rng
         generator_peak_rss_bytes: None,
         search: None,
         delivered_rps: None,
+        agent: None,
+        agents: None,
     };
     let rss = (shape.server_rss_mib * factor * 1_048_576.0) as u64;
     let samples: Vec<Sample> = (-4..=(secs as i64 * 4))

@@ -7,6 +7,7 @@
 //! Its own crate so that the report (which never measures) and the load generator (which
 //! produces these) share the types without the report compiling Goose, reqwest or hyper.
 
+pub mod merge;
 pub mod search;
 pub mod slo;
 
@@ -243,6 +244,12 @@ pub struct LoadResult {
     /// answers still on their way when the phase ends.
     #[serde(default)]
     pub delivered_rps: Option<f64>,
+    /// Written by one of several agents (`--agent I/N`): which share of the run it took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<merge::AgentShare>,
+    /// Merged from the results of several agents (`taskbench merge`): how they lined up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<merge::MergedAgents>,
 }
 
 /// Serializes a histogram as HDR V2 + deflate, base64.
