@@ -126,6 +126,7 @@ async fn a_server_that_dies_mid_run_ends_it_with_the_partial_result() {
 
 #[tokio::test]
 async fn a_closed_run_refuses_remote_targets() {
-    let err = run(&shipped("crud-mix"), "http://192.168.1.1:80", Seeding::ViaApi, None).await.expect_err("not loopback");
+    let err =
+        run(&shipped("crud-mix"), "http://192.168.1.1:80", Seeding::ViaApi, None).await.expect_err("not loopback");
     assert!(err.to_string().contains("loopback"), "{err}");
 }
