@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use taskbench_loadgen::client::Reach;
 use taskbench_loadgen::scenario::{LoadModel, Rate};
-use taskbench_loadgen::{Scenario, Seeding};
+use taskbench_loadgen::{Options, Scenario, Seeding};
 use taskbench_results::LoadResult;
 use taskbench_results::merge::AgentShare;
 
@@ -21,9 +22,12 @@ pub struct LoadgenArgs {
     /// Scenario file, or the name of a shipped one (`smoke`, `crud-mix`, …).
     #[arg(long)]
     pub scenario: String,
-    /// Base URL of the server (loopback only), e.g. http://127.0.0.1:8080.
+    /// Base URL of the server, e.g. http://127.0.0.1:8080 (loopback unless --remote).
     #[arg(long)]
     pub target: String,
+    /// The target may be on another machine: send load to any http:// host (yours to load).
+    #[arg(long)]
+    pub remote: bool,
     /// Print the full result as JSON on stdout instead of the summary table.
     #[arg(long)]
     pub json: bool,
@@ -156,12 +160,14 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
         Err(e) => return crate::fail(&e.to_string()),
     };
     if args.seed_only {
-        return seed_only(&scenario, &args.target).await;
+        let reach = if args.remote { Reach::Anywhere } else { Reach::Loopback };
+        return seed_only(&scenario, &args.target, reach).await;
     }
     let progress = progress_bar(&scenario, args.quiet || args.json);
     let share = args.agent.map(|(index, count)| AgentShare { index, count, start_at_unix_ms: args.start_at });
     let seeding = if args.assume_seeded || share.is_some() { Seeding::AlreadySeeded } else { Seeding::ViaApi };
-    let outcome = taskbench_loadgen::run(&scenario, &args.target, seeding, share).await;
+    let reach = if args.remote { Reach::Anywhere } else { Reach::Loopback };
+    let outcome = taskbench_loadgen::run(&scenario, &args.target, Options { seeding, share, reach }).await;
     progress.finish_and_clear();
     let result = match outcome {
         Ok(result) => result,
@@ -194,10 +200,10 @@ pub async fn run(args: LoadgenArgs) -> ExitCode {
 }
 
 /// `--seed-only`: the scenario's data through the API, and nothing else.
-async fn seed_only(scenario: &Scenario, target: &str) -> ExitCode {
+async fn seed_only(scenario: &Scenario, target: &str, reach: Reach) -> ExitCode {
     use taskbench_loadgen::client;
     let seeded = async {
-        let target = client::Target::parse(target)?;
+        let target = client::Target::parse_with(target, reach)?;
         let http = client::http_client(4);
         client::preflight(&http, &target).await?;
         client::seed_via_api(&http, &target, &scenario.data).await

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use taskbench_conformance::{Framework, spawn_app};
+use taskbench_conformance::{Framework, spawn_app, spawn_app_on};
 use taskbench_results::{LoadResult, decode_histogram};
 
 const TASKBENCH: &str = env!("CARGO_BIN_EXE_taskbench");
@@ -61,8 +61,10 @@ fn buckets(hdr: &str) -> Vec<(u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_open_model_agents_merge_into_the_scenarios_schedule() {
-    let app = spawn_app(Framework::Axum).await;
+    // On a second loopback address: nothing in seeding, agents or merging assumes 127.0.0.1.
+    let app = spawn_app_on(Framework::Axum, "127.0.0.2").await;
     let target = app.url("");
+    assert!(target.starts_with("http://127.0.0.2:"), "{target}");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_owned();
     let (parts, merged_out, merged) = tokio::task::spawn_blocking(move || {

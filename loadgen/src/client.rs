@@ -18,7 +18,17 @@ use crate::ops::{self, ApiRequest, UserState, seed_email};
 use crate::scenario::DataSpec;
 use taskbench_results::ErrorKind;
 
-/// A server to drive: `http://` on a loopback address only.
+/// Where load may go. Loopback unless the user says otherwise (`--remote`): a load test is traffic
+/// a host's owner must have asked for, and a typo in a URL should not aim it at someone else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reach {
+    #[default]
+    Loopback,
+    /// Any `http://` host: the servers measured live on other machines.
+    Anywhere,
+}
+
+/// A server to drive: `http://` on a loopback address, or anywhere when allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// e.g. `http://127.0.0.1:8080`, no trailing slash.
@@ -30,6 +40,11 @@ impl Target {
     /// Accepts `http://127.x.y.z:PORT`, `http://[::1]:PORT` or `http://localhost:PORT`: load is
     /// only ever sent to this machine.
     pub fn parse(url: &str) -> Result<Self, LoadError> {
+        Self::parse_with(url, Reach::Loopback)
+    }
+
+    /// [`Target::parse`], with `reach` saying whether hosts other than this machine are allowed.
+    pub fn parse_with(url: &str, reach: Reach) -> Result<Self, LoadError> {
         let bad = |why: &str| LoadError::BadTarget { target: url.to_owned(), why: why.to_owned() };
         let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL; expected http://127.0.0.1:PORT"))?;
         if uri.scheme_str() != Some("http") {
@@ -38,8 +53,11 @@ impl Target {
         let host = uri.host().ok_or_else(|| bad("no host"))?;
         let loopback =
             host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            return Err(bad("load is only sent to loopback addresses (127.0.0.0/8, ::1, localhost)"));
+        if !loopback && reach == Reach::Loopback {
+            return Err(bad(
+                "load is only sent to loopback addresses (127.0.0.0/8, ::1, localhost) unless --remote says the target \
+                 is yours to load",
+            ));
         }
         let authority = uri.authority().map(|a| a.as_str().to_owned()).ok_or_else(|| bad("no host"))?;
         Ok(Self { base: format!("http://{authority}"), authority })
@@ -224,5 +242,19 @@ mod tests {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Target::parse("http://localhost:3000/").expect("ok").base, "http://localhost:3000");
+        let refused = Target::parse("http://10.0.0.1:80").expect_err("not loopback").to_string();
+        assert!(refused.contains("unless --remote"), "{refused}");
+    }
+
+    #[test]
+    fn a_remote_target_is_accepted_only_when_allowed_and_still_only_over_http() {
+        for ok in ["http://10.0.0.1:80", "http://example.com", "http://server.bench.svc.cluster.local:8080"] {
+            assert!(Target::parse_with(ok, Reach::Anywhere).is_ok(), "{ok}");
+        }
+        assert!(Target::parse_with("https://example.com", Reach::Anywhere).is_err());
+        assert_eq!(
+            Target::parse_with("http://server.bench:8080/", Reach::Anywhere).expect("ok").base,
+            "http://server.bench:8080"
+        );
     }
 }

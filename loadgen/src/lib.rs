@@ -59,16 +59,27 @@ pub async fn prepare_users(
 
 /// Whether a run seeds its data through the API first, or finds it already there (a harness
 /// that restores a seeded copy of the database before each run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Seeding {
+    #[default]
     ViaApi,
     AlreadySeeded,
+}
+
+/// How a run goes besides its scenario and target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    pub seeding: Seeding,
+    /// This process's share when the run is split between agents (`--agent I/N`).
+    pub share: Option<AgentShare>,
+    /// Which targets load may be sent to.
+    pub reach: client::Reach,
 }
 
 async fn open_via_api(
     scenario: &Scenario,
     target_url: &str,
-    (seeding, share): (Seeding, Option<AgentShare>),
+    Options { seeding, share, reach }: Options,
     (search_spec, rate, max_in_flight): (Option<scenario::SearchSpec>, scenario::Rate, usize),
 ) -> Result<LoadResult, LoadError> {
     if search_spec.is_some() && share.is_some() {
@@ -76,7 +87,7 @@ async fn open_via_api(
             "a saturation search chooses its rates from what it measures, so it runs on one agent: drop --agent".into(),
         ));
     }
-    let target = client::Target::parse(target_url)?;
+    let target = client::Target::parse_with(target_url, reach)?;
     let client = client::http_client(max_in_flight);
     client::preflight(&client, &target).await?;
     if seeding == Seeding::ViaApi {
@@ -98,10 +109,10 @@ async fn open_via_api(
 async fn closed_via_api(
     scenario: &Scenario,
     target_url: &str,
-    (seeding, share): (Seeding, Option<AgentShare>),
+    Options { seeding, share, reach }: Options,
     (users, ramp, think_time): (u32, std::time::Duration, std::time::Duration),
 ) -> Result<LoadResult, LoadError> {
-    let target = client::Target::parse(target_url)?;
+    let target = client::Target::parse_with(target_url, reach)?;
     let client = client::http_client(1);
     client::preflight(&client, &target).await?;
     if seeding == Seeding::ViaApi {
@@ -161,13 +172,8 @@ fn judged(mut result: LoadResult, scenario: &Scenario) -> LoadResult {
 /// With `share`, this process is one agent of several: it takes its share of the open model's
 /// schedule (every N-th request) or of the closed model's users, starts at the common instant
 /// once its users are signed in, and records its share in the result (see `merge`).
-pub async fn run(
-    scenario: &Scenario,
-    target_url: &str,
-    seeding: Seeding,
-    share: Option<AgentShare>,
-) -> Result<LoadResult, LoadError> {
-    let how = (seeding, share);
+pub async fn run(scenario: &Scenario, target_url: &str, options: Options) -> Result<LoadResult, LoadError> {
+    let how = options;
     match scenario.load.model {
         scenario::LoadModel::Closed { users, ramp, think_time } => {
             closed_via_api(scenario, target_url, how, (users, ramp, think_time)).await

@@ -9,7 +9,7 @@ use support::{dying_server, shipped, stalling_server};
 
 use taskbench_conformance::{Framework, spawn_app};
 use taskbench_loadgen::scenario::{LoadModel, Rate};
-use taskbench_loadgen::{Scenario, Seeding, run};
+use taskbench_loadgen::{Options, Scenario, run};
 
 /// Shortens a scenario for tests and makes it closed-model with `users` users: a short warm-up
 /// (the ramp fits in it), a short measured phase, little seed data.
@@ -32,7 +32,7 @@ async fn closed_scenarios_run_with_zero_errors_on_both_servers() {
                 // Two users per seeded account: they must not trip over each other's tasks.
                 scenario.data.users = 2;
             }
-            let result = run(&scenario, &app.url(""), Seeding::ViaApi, None).await.expect("the run starts");
+            let result = run(&scenario, &app.url(""), Options::default()).await.expect("the run starts");
             let table = result.summary_table();
             let on = format!("{name} on {}:\n{table}", framework.name());
             assert_eq!(result.model, taskbench_results::ModelKind::Closed, "{on}");
@@ -69,7 +69,7 @@ async fn a_stall_hides_in_the_closed_tail_but_shows_in_the_open_one() {
     closed.load.warmup = Duration::ZERO;
     closed.load.duration = Duration::from_secs(3);
     closed.load.model = LoadModel::Closed { users: 1, ramp: Duration::ZERO, think_time: Duration::ZERO };
-    let closed = run(&closed, &url, Seeding::ViaApi, None).await.expect("closed run");
+    let closed = run(&closed, &url, Options::default()).await.expect("closed run");
     server.abort();
 
     // Open: the settings of the open model's stall test.
@@ -78,7 +78,7 @@ async fn a_stall_hides_in_the_closed_tail_but_shows_in_the_open_one() {
     open.load.warmup = Duration::ZERO;
     open.load.duration = Duration::from_secs(3);
     open.load.model = LoadModel::Open { rate: Rate::Fixed(500.0), max_in_flight: 1 };
-    let open = run(&open, &url, Seeding::ViaApi, None).await.expect("open run");
+    let open = run(&open, &url, Options::default()).await.expect("open run");
     server.abort();
 
     let (c, o) = (closed.total.latency_us, open.total.latency_us);
@@ -112,7 +112,7 @@ async fn a_server_that_dies_mid_run_ends_it_with_the_partial_result() {
     scenario.load.timeout = Duration::from_millis(500);
     scenario.load.model = LoadModel::Closed { users: 2, ramp: Duration::ZERO, think_time: Duration::ZERO };
     // Goose's run time (whole seconds) bounds the run: 6 s here.
-    let result = tokio::time::timeout(Duration::from_secs(20), run(&scenario, &url, Seeding::ViaApi, None))
+    let result = tokio::time::timeout(Duration::from_secs(20), run(&scenario, &url, Options::default()))
         .await
         .expect("the run ends by itself")
         .expect("the run starts");
@@ -126,7 +126,6 @@ async fn a_server_that_dies_mid_run_ends_it_with_the_partial_result() {
 
 #[tokio::test]
 async fn a_closed_run_refuses_remote_targets() {
-    let err =
-        run(&shipped("crud-mix"), "http://192.168.1.1:80", Seeding::ViaApi, None).await.expect_err("not loopback");
+    let err = run(&shipped("crud-mix"), "http://192.168.1.1:80", Options::default()).await.expect_err("not loopback");
     assert!(err.to_string().contains("loopback"), "{err}");
 }

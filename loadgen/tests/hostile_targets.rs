@@ -12,7 +12,7 @@ mod support;
 use support::shipped;
 
 use taskbench_loadgen::scenario::{LoadModel, Rate};
-use taskbench_loadgen::{Scenario, Seeding, run};
+use taskbench_loadgen::{Options, Scenario, Seeding, run};
 use taskbench_results::ErrorKind;
 
 #[derive(Debug, Clone, Copy)]
@@ -125,11 +125,13 @@ async fn each_misbehaviour_is_counted_under_its_own_kind_and_the_run_ends_on_tim
         let (url, server) = hostile_server(how).await;
         // Bounded so that a hang fails the test (not a speed assertion: the run's own bound is
         // its 2.2 s schedule plus the 1 s request timeout).
-        let result =
-            tokio::time::timeout(Duration::from_secs(60), run(&scenario(), &url, Seeding::AlreadySeeded, None))
-                .await
-                .unwrap_or_else(|_| panic!("{how:?}: the run did not end"))
-                .unwrap_or_else(|e| panic!("{how:?}: the run failed to start: {e}"));
+        let result = tokio::time::timeout(
+            Duration::from_secs(60),
+            run(&scenario(), &url, Options { seeding: Seeding::AlreadySeeded, ..Options::default() }),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{how:?}: the run did not end"))
+        .unwrap_or_else(|e| panic!("{how:?}: the run failed to start: {e}"));
         server.abort();
         let total = &result.total;
         assert!(total.requests > 0, "{how:?}: {}", result.summary_table());

@@ -8,7 +8,7 @@ use support::{dying_server, half_failing_server, scenarios_dir, shipped, stallin
 
 use taskbench_conformance::{Framework, spawn_app};
 use taskbench_loadgen::scenario::{LoadModel, Rate};
-use taskbench_loadgen::{LoadError, Scenario, Seeding, run};
+use taskbench_loadgen::{LoadError, Options, Scenario, run};
 use taskbench_results::{ErrorKind, decode_histogram};
 
 /// Shortens a scenario for tests: the run stays bounded whatever the file says.
@@ -56,7 +56,7 @@ async fn open_scenarios_run_with_zero_errors_on_both_servers() {
         let app = spawn_app(framework).await;
         for name in ["smoke", "json-floor", "plaintext-floor"] {
             let scenario = brief(shipped(name), 150.0, 1);
-            let result = run(&scenario, &app.url(""), Seeding::ViaApi, None).await.expect("the run starts");
+            let result = run(&scenario, &app.url(""), Options::default()).await.expect("the run starts");
             assert!(result.incomplete.is_none(), "{name} on {}: {:?}", framework.name(), result.incomplete);
             assert!(result.total.requests >= 100, "{name} on {}: {}", framework.name(), result.summary_table());
             assert_eq!(result.total.errors, 0, "{name} on {}:\n{}", framework.name(), result.summary_table());
@@ -82,7 +82,7 @@ async fn a_stall_shows_in_the_corrected_tail_but_not_in_service_time() {
     // One request at a time: requests due during the stall wait for the slot, as behind a
     // blocked connection, and are sent late.
     scenario.load.model = LoadModel::Open { rate: Rate::Fixed(500.0), max_in_flight: 1 };
-    let result = run(&scenario, &url, Seeding::ViaApi, None).await.expect("run");
+    let result = run(&scenario, &url, Options::default()).await.expect("run");
     server.abort();
     let stall_us = stall.as_micros() as u64;
     let (latency, service) = (result.total.latency_us, result.total.service_us);
@@ -104,13 +104,13 @@ async fn an_unreachable_target_is_a_clear_error_within_seconds() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let scenario = brief(shipped("smoke"), 100.0, 1);
     let url = format!("http://127.0.0.1:{port}");
-    let pending = run(&scenario, &url, Seeding::ViaApi, None);
+    let pending = run(&scenario, &url, Options::default());
     let outcome =
         tokio::time::timeout(Duration::from_secs(10), pending).await.expect("fails within seconds, not hangs");
     let err = outcome.expect_err("nothing listens there");
     assert!(matches!(err, LoadError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains("is the server running?"), "{err}");
-    let err = run(&scenario, "http://192.168.1.1:80", Seeding::ViaApi, None).await.expect_err("not loopback");
+    let err = run(&scenario, "http://192.168.1.1:80", Options::default()).await.expect_err("not loopback");
     assert!(err.to_string().contains("loopback"), "{err}");
 }
 
@@ -119,7 +119,7 @@ async fn a_server_that_dies_mid_run_ends_it_with_the_partial_result() {
     let (url, server) = dying_server(Duration::from_millis(1500)).await;
     let mut scenario = brief(shipped("plaintext-floor"), 400.0, 10);
     scenario.load.timeout = Duration::from_millis(500);
-    let result = tokio::time::timeout(Duration::from_secs(20), run(&scenario, &url, Seeding::ViaApi, None))
+    let result = tokio::time::timeout(Duration::from_secs(20), run(&scenario, &url, Options::default()))
         .await
         .expect("the run ends by itself")
         .expect("the run starts");
@@ -138,7 +138,7 @@ async fn a_stalled_server_with_a_full_backlog_loses_no_request_from_the_figures(
     let mut scenario = brief(shipped("plaintext-floor"), 400.0, 3);
     scenario.load.warmup = Duration::ZERO;
     scenario.load.model = LoadModel::Open { rate: Rate::Fixed(400.0), max_in_flight: 1 };
-    let result = run(&scenario, &url, Seeding::ViaApi, None).await.expect("run");
+    let result = run(&scenario, &url, Options::default()).await.expect("run");
     server.abort();
     let open = result.open.clone().expect("open stats");
     let table = result.summary_table();
@@ -160,7 +160,7 @@ async fn a_stalled_server_with_a_full_backlog_loses_no_request_from_the_figures(
 async fn error_answers_are_not_throughput_and_break_the_slo() {
     let (url, server) = half_failing_server().await;
     let scenario = brief(shipped("plaintext-floor"), 300.0, 2);
-    let result = run(&scenario, &url, Seeding::ViaApi, None).await.expect("run");
+    let result = run(&scenario, &url, Options::default()).await.expect("run");
     server.abort();
     let table = result.summary_table();
     let total = &result.total;

@@ -8,4 +8,4 @@ pub mod schema;
 pub mod script;
 pub mod spawn;
 
-pub use spawn::{Framework, TestApp, spawn_app};
+pub use spawn::{Framework, TestApp, spawn_app, spawn_app_on};

@@ -58,17 +58,31 @@ pub async fn spawn_app(framework: Framework) -> TestApp {
 }
 
 pub async fn spawn_app_with(framework: Framework, config: ServiceConfig) -> TestApp {
+    spawn_app_with_on(framework, config, "127.0.0.1").await
+}
+
+/// [`spawn_app`] on another loopback address (`127.0.0.2`, say), to prove that nothing assumes
+/// 127.0.0.1.
+pub async fn spawn_app_on(framework: Framework, host: &str) -> TestApp {
+    spawn_app_with_on(framework, ServiceConfig::for_tests(), host).await
+}
+
+async fn spawn_app_with_on(framework: Framework, config: ServiceConfig, host: &str) -> TestApp {
     let database_url = provision::fresh_test_database().await;
     let service = Service::connect(&database_url, &config).await.expect("connecting the service to its test database");
-    let mut app = spawn_service(framework, service).await;
+    let mut app = spawn_service_on(framework, service, host).await;
     app.database_url = database_url;
     app
 }
 
 /// Serves an already built `service` (e.g. one whose database is unreachable).
 pub async fn spawn_service(framework: Framework, service: Service) -> TestApp {
+    spawn_service_on(framework, service, "127.0.0.1").await
+}
+
+async fn spawn_service_on(framework: Framework, service: Service, host: &str) -> TestApp {
     let database_url = String::new();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+    let listener = std::net::TcpListener::bind((host, 0)).expect("binding a loopback port");
     let addr = listener.local_addr().expect("local address");
     let stop = match framework {
         Framework::Axum => {
