@@ -100,6 +100,12 @@ pub fn health() -> ApiRequest {
     ApiRequest::new(Op::Health, "GET", "/health".into(), None, None, 200)
 }
 
+/// The server's Prometheus metrics, as a resource sampler reads them (never part of a scenario's
+/// recorded operations, so it carries `Health`'s label).
+pub fn metrics() -> ApiRequest {
+    ApiRequest::new(Op::Health, "GET", "/metrics".into(), None, None, 200)
+}
+
 /// Signs `email` in with the seeded accounts' password.
 pub fn login(email: &str) -> ApiRequest {
     let body = json!({"email": email, "password": SEED_PASSWORD});

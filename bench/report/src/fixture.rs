@@ -79,6 +79,7 @@ pub fn results(scenarios: &[&str], shapes: &[Shape], repeats: u32, measured_secs
             seed,
             min_effect: crate::stats::DEFAULT_MIN_EFFECT,
             server_args: BTreeMap::new(),
+            server_resources: None,
         },
         scenarios: Vec::new(),
     };

@@ -118,6 +118,22 @@ pub struct RunConfig {
     /// Extra server arguments of each `--contender` (empty for frameworks).
     #[serde(default)]
     pub server_args: BTreeMap<String, Vec<String>>,
+    /// Where the servers' memory and CPU were read (absent in older runs: `/proc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_resources: Option<ResourceSource>,
+}
+
+/// Where a server's memory and CPU are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceSource {
+    /// This machine's `/proc`: RSS, CPU time, and the kernel's high-water mark (`VmHWM`).
+    #[default]
+    Proc,
+    /// The server's own `/metrics` (`process_resident_memory_bytes`,
+    /// `process_cpu_seconds_total`): works wherever the server runs; no high-water mark, so peak
+    /// memory is the highest sample.
+    Metrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

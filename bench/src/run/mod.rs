@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use taskbench_loadgen::Scenario;
 use taskbench_provision::{DbChoice, DbKind, Postgres, ProvisionOptions};
-use taskbench_report::model::{CpuPlan, DbConfig, ModelKind, Results, Role, RunConfig, RunRecord, ScenarioResult};
+use taskbench_report::model::{
+    CpuPlan, DbConfig, ModelKind, ResourceSource, Results, Role, RunConfig, RunRecord, ScenarioResult,
+};
 
 use procs::{Loadgen, LoadgenEnd, LoadgenSpec, Server, ServerSpec};
 
@@ -132,6 +134,19 @@ pub struct RunArgs {
     /// Seed of the Monte Carlo permutation tests (above 16 pairs) [default: random].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Where the servers' memory and CPU are read: `proc` (this machine's /proc, with the
+    /// kernel's high-water mark) or `metrics` (each server's /metrics, as for a server on another
+    /// machine; peak memory is then the highest sample).
+    #[arg(long, default_value = "proc", value_parser = parse_resource_source)]
+    pub server_resources: ResourceSource,
+}
+
+fn parse_resource_source(s: &str) -> Result<ResourceSource, String> {
+    match s.trim() {
+        "proc" => Ok(ResourceSource::Proc),
+        "metrics" => Ok(ResourceSource::Metrics),
+        other => Err(format!("expected `proc` or `metrics`, found `{other}`")),
+    }
 }
 
 /// A server binary under a name of its own, with extra arguments (`--contender`).
@@ -415,6 +430,7 @@ fn begun(args: &RunArgs, plan: &RunPlan, servers: &Servers, pg: &Postgres, versi
             seed,
             min_effect: args.min_effect,
             server_args: servers.args.clone(),
+            server_resources: Some(args.server_resources),
         },
         scenarios: Vec::new(),
     }
@@ -758,7 +774,11 @@ impl Runner<'_> {
         };
         let watched = sampler::Watched { server: server.pid, loadgen: loadgen.pid, postgres: self.pg.server_pid() };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        let sampling = tokio::spawn(sampler::sample(watched, self.args.sample_interval, stop_rx));
+        let scrape_from = match self.args.server_resources {
+            ResourceSource::Proc => None,
+            ResourceSource::Metrics => taskbench_loadgen::client::Target::parse(&server.base_url).ok(),
+        };
+        let sampling = tokio::spawn(sampler::sample(watched, self.args.sample_interval, scrape_from, stop_rx));
         let end = loadgen.finish(interrupt).await;
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "load generator done");
         let _ = stop_tx.send(());

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use taskbench_loadgen::client::{HttpClient, Target};
 use taskbench_report::model::{ProcessStats, Role, Sample};
 
 /// The processes of one measured run.
@@ -74,13 +75,44 @@ pub(crate) struct RoleReading {
     pub(crate) cpu_ms: u64,
 }
 
+/// The server's memory and accumulated CPU time from its Prometheus `/metrics`: the standard
+/// process metrics, which both servers export (`process_resident_memory_bytes`,
+/// `process_cpu_seconds_total`). `None` when the server does not answer or lacks them.
+pub(crate) async fn scrape(client: &HttpClient, target: &Target) -> Option<RoleReading> {
+    let request = taskbench_loadgen::ops::metrics();
+    match taskbench_loadgen::client::send(client, target, &request, Duration::from_secs(2)).await {
+        taskbench_loadgen::client::Reply::Answer { status: 200, body } => {
+            let (mem, cpu_ms) = process_metrics(std::str::from_utf8(&body).ok()?)?;
+            Some(RoleReading { pids: Vec::new(), mem, cpu_ms })
+        }
+        _ => None,
+    }
+}
+
+/// `(resident bytes, CPU ms)` from a Prometheus text exposition. Written by hand: two unlabelled
+/// samples, `NAME VALUE` on a line each; a parser crate would bring a dependency for that.
+fn process_metrics(text: &str) -> Option<(u64, u64)> {
+    let value = |name: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.split_whitespace().next()?.parse::<f64>().ok())
+    };
+    let mem = value("process_resident_memory_bytes")?;
+    let cpu = value("process_cpu_seconds_total")?;
+    Some((mem as u64, (cpu * 1000.0).round() as u64))
+}
+
 /// Samples `watched` every `interval` until `stop` fires; returns the readings, and the
-/// high-water marks of the server and the load generator read just before stopping.
+/// high-water marks of the server and the load generator read just before stopping. With
+/// `scrape`, the server's memory and CPU come from its `/metrics` instead of `/proc` (a server on
+/// another machine), and it has no high-water mark.
 pub(crate) async fn sample(
     watched: Watched,
     interval: Duration,
+    scrape_from: Option<Target>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> (Vec<Reading>, BTreeMap<Role, u64>) {
+    let client = taskbench_loadgen::client::http_client(1);
     let mut system = System::new();
     let mut readings = Vec::new();
     let mut tick = tokio::time::interval(interval);
@@ -93,15 +125,33 @@ pub(crate) async fn sample(
             _ = tick.tick() => {}
         }
         let full = readings.len() % FULL_EVERY == 0;
-        readings.push(read_now(&mut system, watched, origin, full, &mut pss));
+        let mut reading = read_now(&mut system, watched, origin, full, &mut pss);
+        if let Some(target) = &scrape_from {
+            scraped(&mut reading, scrape(&client, target).await);
+        }
+        readings.push(reading);
     }
     // One last reading at the stop, so the window's end is bracketed.
-    readings.push(read_now(&mut system, watched, origin, false, &mut pss));
-    let hwm = [(Role::Server, watched.server), (Role::Loadgen, watched.loadgen)]
+    let mut last = read_now(&mut system, watched, origin, false, &mut pss);
+    if let Some(target) = &scrape_from {
+        scraped(&mut last, scrape(&client, target).await);
+    }
+    readings.push(last);
+    let server = scrape_from.is_none().then_some((Role::Server, watched.server));
+    let hwm = server
         .into_iter()
+        .chain([(Role::Loadgen, watched.loadgen)])
         .filter_map(|(role, pid)| Some((role, vm_hwm(pid)?)))
         .collect();
     (readings, hwm)
+}
+
+/// The server's part of `reading` from a scrape instead of `/proc`.
+fn scraped(reading: &mut Reading, server: Option<RoleReading>) {
+    match server {
+        Some(s) => reading.roles.insert(Role::Server, s),
+        None => reading.roles.remove(&Role::Server),
+    };
 }
 
 /// `pss` keeps each Postgres process's last PSS (its keys are the backends known); a `full`
@@ -374,5 +424,42 @@ mod tests {
         let rss = vm_rss(std::process::id()).expect("VmRSS");
         let hwm = vm_hwm(std::process::id()).expect("VmHWM");
         assert!(hwm >= rss && rss > 0, "hwm {hwm} rss {rss}");
+    }
+
+    #[test]
+    fn the_process_metrics_are_read_off_the_exposition() {
+        let text = "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
+                    # TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.27\n\
+                    process_resident_memory_bytes 2.8672e+07\nprocess_resident_memory_bytes_max 1\n";
+        assert_eq!(process_metrics(text), Some((28_672_000, 1_270)));
+        assert_eq!(process_metrics("http_requests_total 3\n"), None);
+    }
+
+    /// The remote path (a server's own /metrics) against the local one (/proc) on the same
+    /// server process: they read the same kernel counters, so they agree within what separates
+    /// the two reads (a few ms, and the scrape's own work) and the 10 ms tick CPU time counts in.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_read_through_its_metrics_agrees_with_proc() {
+        let test_binary = std::env::current_exe().expect("the test binary");
+        let dir = test_binary.parent().and_then(std::path::Path::parent).expect("target/debug");
+        let binary = dir.join("taskbench-axum");
+        let server = taskbench_conformance::process::ServerProcess::start(binary.to_str().expect("utf-8"), &[]).await;
+        let target = Target::parse(&server.base_url).expect("target");
+        let client = taskbench_loadgen::client::http_client(4);
+        let watched = Watched { server: server.pid(), loadgen: std::process::id(), postgres: None };
+        let (mut system, mut pss, origin) = (System::new(), BTreeMap::new(), Instant::now());
+        let mut proc_now = || read_now(&mut system, watched, origin, true, &mut pss).roles[&Role::Server].clone();
+        let (proc_before, scrape_before) = (proc_now(), scrape(&client, &target).await.expect("metrics answer"));
+        let request = taskbench_loadgen::ops::health();
+        for _ in 0..3_000 {
+            let _ = taskbench_loadgen::client::send(&client, &target, &request, Duration::from_secs(5)).await;
+        }
+        let (proc_after, scrape_after) = (proc_now(), scrape(&client, &target).await.expect("metrics answer"));
+        let cpu = |a: &RoleReading, b: &RoleReading| b.cpu_ms.saturating_sub(a.cpu_ms) as f64;
+        let (by_proc, by_scrape) = (cpu(&proc_before, &proc_after), cpu(&scrape_before, &scrape_after));
+        assert!(by_proc > 50.0, "the requests cost the server CPU: {by_proc} ms");
+        assert!((by_proc - by_scrape).abs() <= 20.0 + 0.1 * by_proc, "CPU ms: /proc {by_proc}, /metrics {by_scrape}");
+        let (rss_proc, rss_scrape) = (proc_after.mem as f64, scrape_after.mem as f64);
+        assert!((rss_proc - rss_scrape).abs() <= 0.05 * rss_proc, "RSS: /proc {rss_proc}, /metrics {rss_scrape}");
     }
 }

@@ -50,6 +50,10 @@ impl ServerProcess {
         Self { child, base_url }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, signal: Signal) {
         let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits i32"));
         kill(pid, signal).expect("sending the signal");

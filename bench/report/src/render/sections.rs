@@ -68,6 +68,18 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
         vec![strong("Database: "), text(format!("{} — {}{durable}", cfg.db.kind, cfg.db.detail))],
         vec![strong("CPU plan: "), text(cpu_plan(&cfg.cpus))],
         vec![
+            strong("Server resources: "),
+            text(match cfg.server_resources.unwrap_or_default() {
+                crate::model::ResourceSource::Proc => {
+                    "read from this machine's /proc (peak memory: the kernel's high-water mark)"
+                }
+                crate::model::ResourceSource::Metrics => {
+                    "scraped from each server's /metrics (process_resident_memory_bytes, process_cpu_seconds_total; \
+                     peak memory: the highest sample)"
+                }
+            }),
+        ],
+        vec![
             strong("Plan: "),
             text(format!(
                 "{} × {} repeats, interleaved; {} pool connections and {} worker thread(s) per server; \
