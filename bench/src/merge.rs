@@ -1,5 +1,7 @@
 //! `taskbench merge`: the results of N load agents (`taskbench loadgen --agent I/N --out …`)
 //! as one result, as if one generator had sent every request (see `taskbench_results::merge`).
+//! Exit codes as `taskbench loadgen`'s, for the merged run: 0 clean, 1 an agent ended early, 2
+//! the results cannot be merged, 3 the SLO broken or not a clean measurement.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -61,11 +63,18 @@ pub fn run(args: &MergeArgs) -> ExitCode {
             );
         }
     }
-    match &merged.incomplete {
-        Some(why) => {
-            tracing::error!("an agent ended early: {why}");
-            ExitCode::from(1)
-        }
-        None => ExitCode::SUCCESS,
+    // The exit codes of `taskbench loadgen`, judged on the merged run.
+    if let Some(why) = &merged.incomplete {
+        tracing::error!("an agent ended early: {why}");
+        return ExitCode::from(1);
     }
+    if let Some(slo) = merged.slo.as_ref().filter(|s| !s.pass) {
+        tracing::error!("the merged run broke its SLO: {}", slo.describe());
+        return ExitCode::from(3);
+    }
+    if let Some(why) = merged.unclean_because() {
+        tracing::error!("not a clean run: {why}");
+        return ExitCode::from(3);
+    }
+    ExitCode::SUCCESS
 }

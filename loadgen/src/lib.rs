@@ -37,17 +37,17 @@ pub enum LoadError {
     Engine(String),
 }
 
-/// Prepares `count` seeded users: logs each in and learns the ids of its tasks.
+/// Prepares the seeded users numbered `indices`: logs each in and learns the ids of its tasks.
 pub async fn prepare_users(
     client: &client::HttpClient,
     target: &client::Target,
     scenario: &Scenario,
-    count: u32,
+    indices: impl IntoIterator<Item = u32>,
     nonce: u64,
 ) -> Result<Vec<ops::UserState>, LoadError> {
     let needs_login = scenario.steps.iter().any(|s| s.op.needs_auth());
-    let mut users = Vec::with_capacity(count as usize);
-    for i in 0..count.max(1) {
+    let mut users = Vec::new();
+    for i in indices {
         let mut user = ops::UserState::seeded(i, scenario.data.seed, nonce);
         if needs_login && i < scenario.data.users {
             client::sign_in(client, target, &mut user).await?;
@@ -88,13 +88,15 @@ async fn open_via_api(
         ));
     }
     let target = client::Target::parse_with(target_url, reach)?;
+    // The scenario's concurrency is the whole run's: each agent takes its share of it.
+    let max_in_flight = share.map_or(max_in_flight, |s| max_in_flight.div_ceil(s.count.max(1) as usize));
     let client = client::http_client(max_in_flight);
     client::preflight(&client, &target).await?;
     if seeding == Seeding::ViaApi {
         client::seed_via_api(&client, &target, &scenario.data).await?;
     }
     let nonce = rand::random();
-    let users = prepare_users(&client, &target, scenario, scenario.data.users.max(1), nonce).await?;
+    let users = prepare_users(&client, &target, scenario, open_accounts(scenario, share)?, nonce).await?;
     wait_for_start(share).await?;
     Ok(match search_spec {
         // Each step is judged by the search; the result carries its chosen step's verdict.
@@ -122,8 +124,37 @@ async fn closed_via_api(
         // Fails clearly before any virtual user starts when seeded users cannot sign in.
         client::login(&client, &target, &ops::seed_email(0)).await?;
     }
+    if let Some(s) = share.filter(|s| users.max(1) < s.count) {
+        // Refused before the wait, not after it.
+        return Err(LoadError::Engine(format!(
+            "agent {}/{} has no virtual user: {} has {}; use at most {} agents",
+            s.index,
+            s.count,
+            scenario.name,
+            users.max(1),
+            users.max(1)
+        )));
+    }
     wait_for_start(share).await?;
     Ok(shared(judged(closed::run(scenario, &target, users, ramp, think_time, share).await?, scenario), share))
+}
+
+/// The seeded accounts an open-model run drives: all of them, or an agent's own (`I, I + N, …`),
+/// so that no two agents work on one account's tasks (one would delete what the other reads).
+fn open_accounts(scenario: &Scenario, share: Option<AgentShare>) -> Result<Vec<u32>, LoadError> {
+    let users = scenario.data.users;
+    let Some(share) = share else { return Ok((0..users.max(1)).collect()) };
+    let (index, count) = (share.index, share.count.max(1));
+    if users == 0 {
+        return Ok(vec![index]); // nothing seeded: a user with no account, as alone
+    }
+    if users < count {
+        return Err(LoadError::Engine(format!(
+            "{} seeds {users} account(s) and each of {count} agents needs its own; use at most {users} agents",
+            scenario.name
+        )));
+    }
+    Ok((index..users).step_by(count as usize).collect())
 }
 
 /// Records which share of the run this agent took.
@@ -185,5 +216,28 @@ pub async fn run(scenario: &Scenario, target_url: &str, options: Options) -> Res
             let first = (Some(spec), scenario::Rate::Fixed(spec.from), spec.max_in_flight);
             open_via_api(scenario, target_url, how, first).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_model_agents_each_drive_accounts_of_their_own() {
+        let mut scenario = Scenario::parse(
+            "t.toml",
+            "name = \"t\"\n[data]\nusers = 4\ntasks_per_user = 2\nseed = 1\n[load]\nmodel = \"open\"\nrate = 10\nduration = \"1s\"\n\
+             [[steps]]\nop = \"list_tasks\"\nweight = 1\n",
+        )
+        .expect("scenario");
+        let share = |index, count| Some(AgentShare { index, count, start_at_unix_ms: None });
+        assert_eq!(open_accounts(&scenario, None).expect("alone"), [0, 1, 2, 3]);
+        let three: Vec<Vec<u32>> = (0..3).map(|i| open_accounts(&scenario, share(i, 3)).expect("ok")).collect();
+        assert_eq!(three, [vec![0, 3], vec![1], vec![2]]);
+        let refused = open_accounts(&scenario, share(0, 5)).expect_err("more agents than accounts").to_string();
+        assert!(refused.contains("use at most 4 agents"), "{refused}");
+        scenario.data.users = 0;
+        assert_eq!(open_accounts(&scenario, share(2, 5)).expect("nothing seeded"), [2]);
     }
 }

@@ -108,6 +108,8 @@ struct Shared {
     users: Arc<[Mutex<UserState>]>,
     timeout: Duration,
     dead: Detector,
+    /// How many agents share the run's schedule (1 when alone).
+    agents: u64,
     /// Set by Ctrl-C (SIGINT): stop sending, keep what was measured.
     interrupted: AtomicBool,
 }
@@ -216,6 +218,10 @@ pub async fn run_shared(
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let workers = cores.min(max_in_flight).max(1);
     let cap = (max_in_flight / workers).max(1);
+    // Request n of the schedule is sent by agent n mod N, and there by worker (n div N) mod
+    // workers: every agent's workers together send exactly their agent's share, and the agents
+    // together the scenario's whole schedule.
+    let (agent, agents) = share.map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count.max(1))));
     let shared = Arc::new(Shared {
         client,
         target: target.clone(),
@@ -223,6 +229,7 @@ pub async fn run_shared(
         users,
         timeout: scenario.load.timeout,
         dead: Detector::default(),
+        agents,
         interrupted: AtomicBool::new(false),
     });
     let on_interrupt = {
@@ -237,10 +244,6 @@ pub async fn run_shared(
     // A short lead so every worker starts on the same clock.
     let start = Instant::now() + Duration::from_millis(20);
     let measure_from = (start + schedule.warmup).into_std();
-    // Request n of the schedule is sent by agent n mod N, and there by worker (n div N) mod
-    // workers: every agent's workers together send exactly their agent's share, and the agents
-    // together the scenario's whole schedule.
-    let (agent, agents) = share.map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count.max(1))));
     let handles: Vec<_> = (0..workers as u64)
         .map(|w| {
             let lane = Lane { first: agent + agents * w, stride: agents * workers as u64 };
@@ -391,8 +394,10 @@ async fn worker(
     out
 }
 
+/// The user that sends request `n`: this agent's users in turn (its requests are `n`, `n + N`,
+/// …, so `n / N` counts them).
 fn user_of(n: u64, shared: &Shared) -> usize {
-    (n as usize) % shared.users.len().max(1)
+    ((n / shared.agents) as usize) % shared.users.len().max(1)
 }
 
 /// A finished request and when it actually left.

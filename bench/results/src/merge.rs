@@ -50,8 +50,10 @@ pub enum MergeError {
     NotAnAgent(String),
     #[error("the results are of different runs: {0}")]
     Mismatch(String),
-    #[error("agent {index}/{count} is {what}; expected each of 0/{count} to {last}/{count} once", last = .count - 1)]
+    #[error("agent {index}/{count} is {what}; expected each of 0/{count} to {last}/{count} once", last = .count.saturating_sub(1))]
     Agents { index: u32, count: u32, what: &'static str },
+    #[error("{given} result(s) given for a run of {count} agent(s); expected one per agent")]
+    Count { given: usize, count: u32 },
     #[error("a saturation search runs on one agent; its results cannot be merged")]
     Search,
     #[error("a histogram of {0} cannot be read: {1}")]
@@ -78,23 +80,30 @@ pub fn merge(parts: &[LoadResult], names: &[String]) -> Result<LoadResult, Merge
         }
     }
     check_agents(&shares)?;
+    if let Some(i) = shares.iter().position(|s| s.start_at_unix_ms != shares[0].start_at_unix_ms) {
+        return Err(MergeError::Mismatch(format!(
+            "{} started at {:?} but {} at {:?} (--start-at)",
+            name(0),
+            shares[0].start_at_unix_ms,
+            name(i),
+            shares[i].start_at_unix_ms
+        )));
+    }
     let starts: Vec<u64> = parts.iter().filter_map(|p| p.measure_started_unix_ms).collect();
     let earliest = starts.iter().min().copied();
-    // The merged phase runs from the earliest start to the latest end.
-    let end_ms = |p: &LoadResult| p.measure_started_unix_ms.unwrap_or(0) as f64 + p.measured_secs * 1000.0;
-    let measured_secs = match earliest {
-        Some(from) => parts.iter().map(|p| (end_ms(p) - from as f64) / 1000.0).fold(0.0, f64::max),
-        None => parts.iter().map(|p| p.measured_secs).fold(0.0, f64::max),
-    };
+    // The agents measured the same phase, each on its own clock: rates are over its length, not
+    // over the spread of their starts (clock skew would otherwise read as lower throughput).
+    let measured_secs = parts.iter().map(|p| p.measured_secs).fold(0.0, f64::max);
     let hist = |i: usize, what: &str, s: &str| {
         decode_histogram(s).map_err(|e| MergeError::Histogram(format!("{} ({what})", name(i)), e))
     };
-    let totals: Vec<&Figures> = parts.iter().map(|p| &p.total).collect();
+    let totals: Vec<(usize, &Figures)> = parts.iter().map(|p| &p.total).enumerate().collect();
     let total = figures(&totals, measured_secs, &|i, w, s| hist(i, w, s))?;
     let mut per_op = BTreeMap::new();
     let ops: std::collections::BTreeSet<&String> = parts.iter().flat_map(|p| p.per_op.keys()).collect();
     for op in ops {
-        let of: Vec<&Figures> = parts.iter().filter_map(|p| p.per_op.get(op)).collect();
+        let of: Vec<(usize, &Figures)> =
+            parts.iter().enumerate().filter_map(|(i, p)| Some((i, p.per_op.get(op)?))).collect();
         per_op.insert(op.clone(), figures(&of, measured_secs, &|i, w, s| hist(i, w, s))?);
     }
     let open = match parts.iter().map(|p| p.open.as_ref()).collect::<Option<Vec<_>>>() {
@@ -140,6 +149,18 @@ pub fn merge(parts: &[LoadResult], names: &[String]) -> Result<LoadResult, Merge
 /// Every agent of one `count`, each exactly once.
 fn check_agents(shares: &[AgentShare]) -> Result<(), MergeError> {
     let count = shares[0].count;
+    // Before anything sized by `count`, which comes from a file.
+    if count as usize != shares.len() {
+        let given = shares.len();
+        return match shares.iter().find(|s| s.index >= count) {
+            Some(s) => Err(MergeError::Agents { index: s.index, count, what: "out of range" }),
+            None if given < count as usize => {
+                let missing = (0..count).find(|i| !shares.iter().any(|s| s.index == *i)).unwrap_or(0);
+                Err(MergeError::Agents { index: missing, count, what: "missing" })
+            }
+            None => Err(MergeError::Count { given, count }),
+        };
+    }
     let mut seen = vec![false; count as usize];
     for share in shares {
         let bad = |what| MergeError::Agents { index: share.index, count, what };
@@ -160,32 +181,33 @@ fn check_agents(shares: &[AgentShare]) -> Result<(), MergeError> {
 
 type Decode<'a> = dyn Fn(usize, &str, &str) -> Result<Histogram<u64>, MergeError> + 'a;
 
-/// The sum of the parts' histograms named by `pick`.
+/// The sum of the parts' histograms named by `pick`; each part comes with its index in the
+/// merge (for errors).
 fn summed(
-    parts: &[&Figures],
+    parts: &[(usize, &Figures)],
     what: &str,
     pick: fn(&Figures) -> &str,
     decode: &Decode<'_>,
 ) -> Result<Histogram<u64>, MergeError> {
     let mut sum = new_histogram();
-    for (i, f) in parts.iter().enumerate() {
+    for (i, f) in parts {
         // Both sides have the same bounds (1 µs to 60 s), so adding cannot fail.
-        let _ = sum.add(decode(i, what, pick(f))?);
+        let _ = sum.add(decode(*i, what, pick(f))?);
     }
     Ok(sum)
 }
 
-fn figures(parts: &[&Figures], secs: f64, decode: &Decode<'_>) -> Result<Figures, MergeError> {
+fn figures(parts: &[(usize, &Figures)], secs: f64, decode: &Decode<'_>) -> Result<Figures, MergeError> {
     let latency = summed(parts, "latency", |f| &f.latency_hdr, decode)?;
     let service = summed(parts, "service time", |f| &f.service_hdr, decode)?;
     let errors_h = summed(parts, "error latency", |f| &f.error_hdr, decode)?;
     let mut all = latency.clone();
     let _ = all.add(&errors_h);
-    let requests: u64 = parts.iter().map(|f| f.requests).sum();
-    let successes: u64 = parts.iter().map(|f| f.successes).sum();
-    let errors: u64 = parts.iter().map(|f| f.errors).sum();
+    let requests: u64 = parts.iter().map(|(_, f)| f.requests).sum();
+    let successes: u64 = parts.iter().map(|(_, f)| f.successes).sum();
+    let errors: u64 = parts.iter().map(|(_, f)| f.errors).sum();
     let mut by_kind = BTreeMap::new();
-    for (kind, n) in parts.iter().flat_map(|f| &f.errors_by_kind) {
+    for (kind, n) in parts.iter().flat_map(|(_, f)| &f.errors_by_kind) {
         *by_kind.entry(*kind).or_insert(0) += n;
     }
     Ok(Figures {
@@ -263,5 +285,97 @@ fn slo_of(report: &SloReport) -> Slo {
         p99_ms: limit(SloMetric::P99Ms),
         p999_ms: limit(SloMetric::P999Ms),
         max_error_rate: limit(SloMetric::ErrorRate),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ModelKind;
+
+    fn figures(latencies_us: &[u64]) -> Figures {
+        let mut h = new_histogram();
+        for l in latencies_us {
+            h.saturating_record(*l);
+        }
+        let empty = encode_histogram(&new_histogram());
+        Figures {
+            requests: latencies_us.len() as u64,
+            successes: latencies_us.len() as u64,
+            errors: 0,
+            errors_by_kind: BTreeMap::new(),
+            error_rate: 0.0,
+            rps: 0.0,
+            latency_us: Percentiles::of(&h),
+            service_us: Percentiles::of(&h),
+            error_latency_us: Percentiles::default(),
+            all_latency_us: Percentiles::of(&h),
+            latency_hdr: encode_histogram(&h),
+            service_hdr: encode_histogram(&h),
+            error_hdr: empty,
+        }
+    }
+
+    fn part(index: u32, count: u32, start_ms: u64, latencies_us: &[u64]) -> LoadResult {
+        LoadResult {
+            scenario: "s".into(),
+            model: ModelKind::Closed,
+            target: "http://127.0.0.1:1".into(),
+            measured_secs: 2.0,
+            warmup_requests: 1,
+            total: figures(latencies_us),
+            per_op: BTreeMap::from([("list_tasks".to_owned(), figures(latencies_us))]),
+            series: vec![Second { second: 0, requests: latencies_us.len() as u64, errors: 0, p50_us: 5, p99_us: 9 }],
+            open: None,
+            slo: None,
+            incomplete: None,
+            measure_started_unix_ms: Some(start_ms),
+            generator_peak_rss_bytes: Some(1 << 20),
+            search: None,
+            delivered_rps: Some(1.0),
+            agent: Some(AgentShare { index, count, start_at_unix_ms: Some(1_000) }),
+            agents: None,
+        }
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("a{i}.json")).collect()
+    }
+
+    #[test]
+    fn percentiles_come_from_the_summed_histograms_and_skew_does_not_dilute_rates() {
+        // One fast agent and one slow one: averaging their p50s would say 505 µs; the sum says
+        // the median request took 10 µs.
+        let fast = part(0, 2, 1_000, &[10, 10, 10, 10, 10, 10]);
+        let slow = part(1, 2, 1_400, &[1_000, 1_000]);
+        let merged = merge(&[fast, slow], &names(2)).expect("merges");
+        assert_eq!(merged.total.requests, 8);
+        assert_eq!(merged.total.latency_us.p50, 10);
+        assert!(merged.total.latency_us.p99 >= 999, "{:?}", merged.total.latency_us);
+        assert_eq!(merged.measured_secs, 2.0, "the agents' phase, not the phase plus their 400 ms of skew");
+        assert_eq!(merged.total.rps, 4.0);
+        let agents = merged.agents.expect("agents");
+        assert_eq!((agents.start_spread_ms, agents.requests.clone()), (400, vec![6, 2]));
+        assert_eq!(merged.per_op["list_tasks"].requests, 8);
+        assert_eq!(merged.warmup_requests, 2);
+    }
+
+    #[test]
+    fn what_is_not_one_run_of_every_agent_is_refused_without_trusting_the_count() {
+        let err = |parts: Vec<LoadResult>| merge(&parts, &names(parts.len())).expect_err("refused").to_string();
+        assert!(err(vec![part(0, 2, 0, &[1])]).contains("agent 1/2 is missing"));
+        assert!(err(vec![part(0, 2, 0, &[1]), part(0, 2, 0, &[1])]).contains("agent 0/2 is given twice"));
+        // A count from a hostile file is checked against what was given before anything is sized by it.
+        assert!(err(vec![part(0, u32::MAX, 0, &[1])]).contains("missing"));
+        assert!(err(vec![part(0, 0, 0, &[1])]).contains("agent 0/0 is out of range"));
+        let mut late = part(1, 2, 0, &[1]);
+        late.agent = Some(AgentShare { index: 1, count: 2, start_at_unix_ms: Some(9_999) });
+        assert!(err(vec![part(0, 2, 0, &[1]), late]).contains("--start-at"));
+        let mut alone = part(1, 2, 0, &[1]);
+        alone.agent = None;
+        assert!(err(vec![part(0, 2, 0, &[1]), alone]).contains("a1.json was not written by an agent"));
+        let mut other = part(1, 2, 0, &[1]);
+        other.scenario = "t".into();
+        assert!(err(vec![part(0, 2, 0, &[1]), other]).contains("scenario `s`"));
     }
 }

@@ -755,7 +755,16 @@ impl Runner<'_> {
             Server::start(&self.server_spec(job.framework, url, logs.join(format!("{stem}-server.log")))).await?;
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "server ready");
         // Ready and not yet loaded: what a server costs just by running.
-        let idle_server_rss = sampler::vm_rss(server.pid);
+        let idle_server_rss = match self.args.server_resources {
+            ResourceSource::Proc => sampler::vm_rss(server.pid),
+            ResourceSource::Metrics => match taskbench_loadgen::client::Target::parse(&server.base_url) {
+                Ok(target) => {
+                    let client = taskbench_loadgen::client::http_client(1);
+                    sampler::scrape(&client, &target).await.map(|r| r.mem)
+                }
+                Err(_) => None,
+            },
+        };
         let loadgen = match Loadgen::start(&LoadgenSpec {
             scenario_file: job.path,
             target: &server.base_url,
@@ -776,7 +785,10 @@ impl Runner<'_> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let scrape_from = match self.args.server_resources {
             ResourceSource::Proc => None,
-            ResourceSource::Metrics => taskbench_loadgen::client::Target::parse(&server.base_url).ok(),
+            ResourceSource::Metrics => Some(
+                taskbench_loadgen::client::Target::parse(&server.base_url)
+                    .map_err(|e| RunError::Server(format!("sampling its /metrics: {e}")))?,
+            ),
         };
         let sampling = tokio::spawn(sampler::sample(watched, self.args.sample_interval, scrape_from, stop_rx));
         let end = loadgen.finish(interrupt).await;

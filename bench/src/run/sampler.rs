@@ -113,6 +113,7 @@ pub(crate) async fn sample(
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> (Vec<Reading>, BTreeMap<Role, u64>) {
     let client = taskbench_loadgen::client::http_client(1);
+    let mut failed_scrapes = 0usize;
     let mut system = System::new();
     let mut readings = Vec::new();
     let mut tick = tokio::time::interval(interval);
@@ -125,18 +126,32 @@ pub(crate) async fn sample(
             _ = tick.tick() => {}
         }
         let full = readings.len() % FULL_EVERY == 0;
+        // The scrape first: the reading's time is taken after its answer, which a busy server
+        // may be slow to give.
+        let server = match &scrape_from {
+            Some(target) => Some(scrape(&client, target).await),
+            None => None,
+        };
         let mut reading = read_now(&mut system, watched, origin, full, &mut pss);
-        if let Some(target) = &scrape_from {
-            scraped(&mut reading, scrape(&client, target).await);
-        }
+        scraped(&mut reading, server, &mut failed_scrapes);
         readings.push(reading);
     }
     // One last reading at the stop, so the window's end is bracketed.
+    let server = match &scrape_from {
+        Some(target) => Some(scrape(&client, target).await),
+        None => None,
+    };
     let mut last = read_now(&mut system, watched, origin, false, &mut pss);
-    if let Some(target) = &scrape_from {
-        scraped(&mut last, scrape(&client, target).await);
-    }
+    scraped(&mut last, server, &mut failed_scrapes);
     readings.push(last);
+    if failed_scrapes > 0 {
+        tracing::warn!(
+            failed_scrapes,
+            readings = readings.len(),
+            "the server's /metrics did not answer with process_resident_memory_bytes and process_cpu_seconds_total \
+             every time: its resources are missing from those samples"
+        );
+    }
     let server = scrape_from.is_none().then_some((Role::Server, watched.server));
     let hwm = server
         .into_iter()
@@ -146,12 +161,19 @@ pub(crate) async fn sample(
     (readings, hwm)
 }
 
-/// The server's part of `reading` from a scrape instead of `/proc`.
-fn scraped(reading: &mut Reading, server: Option<RoleReading>) {
+/// The server's part of `reading` from a scrape (`Some`) instead of `/proc`; a scrape that got
+/// nothing leaves the server out of that reading (never read as zero) and is counted.
+fn scraped(reading: &mut Reading, server: Option<Option<RoleReading>>, failed: &mut usize) {
     match server {
-        Some(s) => reading.roles.insert(Role::Server, s),
-        None => reading.roles.remove(&Role::Server),
-    };
+        None => {}
+        Some(Some(s)) => {
+            reading.roles.insert(Role::Server, s);
+        }
+        Some(None) => {
+            reading.roles.remove(&Role::Server);
+            *failed += 1;
+        }
+    }
 }
 
 /// `pss` keeps each Postgres process's last PSS (its keys are the backends known); a `full`

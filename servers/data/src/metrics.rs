@@ -65,6 +65,9 @@ impl Metrics {
 /// see nothing move for seconds, then a jump.
 #[derive(Debug, Clone)]
 struct ProcessMetrics {
+    /// Held across reading the CPU counter and adding to it: two scrapes at once (Prometheus
+    /// and taskbench's sampler) would otherwise both add the same difference.
+    updating: std::sync::Arc<std::sync::Mutex<()>>,
     cpu_seconds: Counter,
     resident_bytes: IntGauge,
     virtual_bytes: IntGauge,
@@ -77,6 +80,7 @@ struct ProcessMetrics {
 impl ProcessMetrics {
     fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let me = Self {
+            updating: std::sync::Arc::default(),
             cpu_seconds: Counter::new("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")?,
             resident_bytes: IntGauge::new("process_resident_memory_bytes", "Resident memory size in bytes.")?,
             virtual_bytes: IntGauge::new("process_virtual_memory_bytes", "Virtual memory size in bytes.")?,
@@ -100,6 +104,7 @@ impl ProcessMetrics {
     #[cfg(target_os = "linux")]
     fn update(&self) {
         use procfs::process::{LimitValue, Process};
+        let _one_at_a_time = self.updating.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Ok(me) = Process::myself() else { return };
         if let Ok(stat) = me.stat() {
             let ticks = procfs::ticks_per_second() as f64;
