@@ -5,8 +5,10 @@
 
 mod docker;
 mod local;
+mod shared;
 
 pub use local::Unavailable as LocalUnavailable;
+pub use shared::SharedDatabase;
 
 use std::fmt;
 use std::str::FromStr;
