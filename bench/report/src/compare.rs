@@ -358,6 +358,8 @@ fn environment_notes(baseline: &Results, new: &Results) -> Vec<String> {
     differ("CPU plan", cpus(&bc.cpus), cpus(&nc.cpus));
     differ("server workers", bc.server_workers.to_string(), nc.server_workers.to_string());
     differ("server pool size", bc.server_pool_size.to_string(), nc.server_pool_size.to_string());
+    differ("targets", format!("{:?}", bc.targets), format!("{:?}", nc.targets));
+    differ("guarantees given up", bc.lost_guarantees.join("; "), nc.lost_guarantees.join("; "));
     if diffs.is_empty() {
         return Vec::new();
     }

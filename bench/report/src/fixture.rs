@@ -80,6 +80,8 @@ pub fn results(scenarios: &[&str], shapes: &[Shape], repeats: u32, measured_secs
             min_effect: crate::stats::DEFAULT_MIN_EFFECT,
             server_args: BTreeMap::new(),
             server_resources: None,
+            targets: BTreeMap::new(),
+            lost_guarantees: Vec::new(),
         },
         scenarios: Vec::new(),
     };

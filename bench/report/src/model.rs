@@ -70,6 +70,10 @@ pub struct Environment {
     pub server_binaries: BTreeMap<String, String>,
 }
 
+/// [`Environment::build_profile`] of servers taskbench did not start or build (`--target`,
+/// merged agents' results): nothing is known of how they were built.
+pub const UNKNOWN_PROFILE: &str = "unknown (servers not started by taskbench)";
+
 /// Whether servers built with `profile` (as recorded in [`Environment::build_profile`]) were
 /// optimised builds: the `server` profile `taskbench run` builds them with, or `release`
 /// (binaries a user built and gave, or older runs). Anything else (`debug`, a custom profile)
@@ -121,6 +125,15 @@ pub struct RunConfig {
     /// Where the servers' memory and CPU were read (absent in older runs: `/proc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_resources: Option<ResourceSource>,
+    /// Servers taskbench did not start (`--target NAME=URL`), by name: their base URLs. Absent
+    /// when taskbench started the servers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, String>,
+    /// What this run gives up next to one whose servers and database taskbench starts, pins and
+    /// resets itself (no restart between runs, no pinning, …), one sentence each. Absent when it
+    /// gives up nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_guarantees: Vec<String>,
 }
 
 /// Where a server's memory and CPU are read.

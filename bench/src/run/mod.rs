@@ -8,6 +8,7 @@ mod cpus;
 mod environment;
 mod procs;
 mod sampler;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use targets::Targets;
 use taskbench_loadgen::Scenario;
 use taskbench_provision::{DbChoice, DbKind, Postgres, ProvisionOptions};
 use taskbench_report::model::{
@@ -85,8 +87,10 @@ pub struct RunArgs {
     pub warmup: Option<Duration>,
     /// Postgres: auto, local (a throw-away cluster), docker[:IMAGE:TAG], or url:postgres://…
     /// (plain `docker` and `auto` start $TASKBENCH_POSTGRES_IMAGE, default postgres:15-alpine)
-    #[arg(long, default_value = "auto")]
-    pub db: String,
+    /// [default: auto]. With --target: url:postgres://…/DATABASE, the database the targets serve
+    /// from, reset before each run when the URL's role may.
+    #[arg(long)]
+    pub db: Option<String>,
     /// CPU affinity: `server=0,loadgen=1,db=1` (lists `0-3` or `0:2`), or `none`
     /// [default: on 2 CPUs the server gets one alone].
     #[arg(long)]
@@ -117,6 +121,12 @@ pub struct RunArgs {
     /// `taskbench gate` judges the second against the first.
     #[arg(long = "contender", value_name = "NAME=PATH [ARGS]", value_parser = parse_contender, conflicts_with_all = ["frameworks", "server_bins"])]
     pub contenders: Vec<Contender>,
+    /// A server taskbench does not start, under a name of yours: `axum=http://10.0.0.5:8080`
+    /// (repeat for each; replaces --frameworks). Any http:// host: load goes where you say. Its
+    /// database is --db url:…; what such a run gives up is recorded (README, "More than one
+    /// machine").
+    #[arg(long = "target", value_name = "NAME=URL", value_parser = targets::parse_target, conflicts_with_all = ["frameworks", "server_bins", "contenders"])]
+    pub targets: Vec<(String, String)>,
     /// The practical threshold of the paired comparisons: smaller differences are no practical
     /// difference (a percentage, 2%, or a fraction, 0.02).
     #[arg(long, default_value = "2%", value_parser = crate::compare::parse_threshold)]
@@ -136,9 +146,9 @@ pub struct RunArgs {
     pub seed: Option<u64>,
     /// Where the servers' memory and CPU are read: `proc` (this machine's /proc, with the
     /// kernel's high-water mark) or `metrics` (each server's /metrics, as for a server on another
-    /// machine; peak memory is then the highest sample).
-    #[arg(long, default_value = "proc", value_parser = parse_resource_source)]
-    pub server_resources: ResourceSource,
+    /// machine; peak memory is then the highest sample) [default: proc; with --target: metrics].
+    #[arg(long, value_parser = parse_resource_source)]
+    pub server_resources: Option<ResourceSource>,
 }
 
 fn parse_resource_source(s: &str) -> Result<ResourceSource, String> {
@@ -157,25 +167,27 @@ pub struct Contender {
     pub args: Vec<String>,
 }
 
-fn parse_contender(s: &str) -> Result<Contender, String> {
-    let expected = "expected NAME=PATH [SERVER ARGS], e.g. `head=target/server/taskbench-axum --inject-cpu-us 3`";
-    let (name, rest) = s.split_once('=').ok_or_else(|| format!("{expected}; found `{s}`"))?;
-    let name = name.trim();
-    // Names become part of database names (`tb_…_r3_<name>`): Postgres identifiers we can use
-    // unquoted, within its 63-byte limit.
+/// A contender's or target's name, checked: names become part of database names
+/// (`tb_…_r3_<name>`), Postgres identifiers we can use unquoted, within its 63-byte limit.
+fn contender_name(name: &str) -> Result<String, String> {
     if name.is_empty()
         || name.len() > 24
         || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
-        return Err(format!(
-            "contender names are 1 to 24 lower-case letters, digits and `_`; found `{name}` ({expected})"
-        ));
+        return Err(format!("names are 1 to 24 lower-case letters, digits and `_`; found `{name}`"));
     }
+    Ok(name.to_owned())
+}
+
+fn parse_contender(s: &str) -> Result<Contender, String> {
+    let expected = "expected NAME=PATH [SERVER ARGS], e.g. `head=target/server/taskbench-axum --inject-cpu-us 3`";
+    let (name, rest) = s.split_once('=').ok_or_else(|| format!("{expected}; found `{s}`"))?;
+    let name = contender_name(name.trim()).map_err(|e| format!("contender {e} ({expected})"))?;
     let words = shell_words::split(rest).map_err(|e| format!("{e} in `{rest}` ({expected})"))?;
     let Some((binary, args)) = words.split_first() else {
         return Err(format!("no binary for contender `{name}` ({expected})"));
     };
-    Ok(Contender { name: name.to_owned(), binary: PathBuf::from(binary), args: args.to_vec() })
+    Ok(Contender { name, binary: PathBuf::from(binary), args: args.to_vec() })
 }
 
 fn parse_server_bin(s: &str) -> Result<(Framework, PathBuf), String> {
@@ -204,6 +216,23 @@ enum PlanError {
     Db(taskbench_provision::ProvisionError),
     #[error("{0}")]
     Cpus(String),
+    #[error("--target: the name `{0}` is given twice; expected one name per target")]
+    TargetTwice(String),
+    #[error(
+        "--target: --db names the database the targets serve from, as url:postgres://…/DATABASE; found `{0}` (a \
+         database taskbench starts would not be theirs)"
+    )]
+    TargetDb(String),
+    #[error(
+        "--target: --server-resources proc reads this machine's /proc, which has no process of a server taskbench \
+         did not start; expected `metrics` (the default with --target)"
+    )]
+    TargetProc,
+    #[error(
+        "--target: --cpus may pin only the load generator (loadgen=LIST) of a run against servers taskbench did not \
+         start; found `{0}`"
+    )]
+    TargetCpus(String),
 }
 
 /// Why one measured run failed. Losing the database ends the whole `taskbench run` (every later
@@ -229,6 +258,9 @@ struct RunPlan {
     cpus: CpuPlan,
     out: PathBuf,
     id: String,
+    /// `--target`s by name (empty when taskbench starts the servers).
+    targets: BTreeMap<String, String>,
+    resources: ResourceSource,
 }
 
 fn plan(args: &RunArgs) -> Result<RunPlan, PlanError> {
@@ -257,7 +289,14 @@ fn plan(args: &RunArgs) -> Result<RunPlan, PlanError> {
         }
         frameworks.push(c.name.clone());
     }
-    for f in args.frameworks.iter().filter(|_| args.contenders.is_empty()) {
+    let mut targets = BTreeMap::new();
+    for (name, url) in &args.targets {
+        if targets.insert(name.clone(), url.clone()).is_some() {
+            return Err(PlanError::TargetTwice(name.clone()));
+        }
+        frameworks.push(name.clone());
+    }
+    for f in args.frameworks.iter().filter(|_| args.contenders.is_empty() && args.targets.is_empty()) {
         if !frameworks.iter().any(|known| known == f.name()) {
             frameworks.push(f.name().to_owned());
         }
@@ -281,16 +320,42 @@ fn plan(args: &RunArgs) -> Result<RunPlan, PlanError> {
         None if args.quick => None,
         None => Some(Duration::from_secs(5)),
     };
-    let db: DbChoice = args.db.parse().map_err(PlanError::Db)?;
+    let db: DbChoice = args.db.as_deref().unwrap_or("auto").parse().map_err(PlanError::Db)?;
     let available = cpus::available();
-    let cpus = match &args.cpus {
+    let mut cpus = match &args.cpus {
         Some(spec) => cpus::parse(spec, &available).map_err(PlanError::Cpus)?,
         None => cpus::default_plan(&available),
     };
+    let resources = args.server_resources.unwrap_or(if targets.is_empty() {
+        ResourceSource::Proc
+    } else {
+        ResourceSource::Metrics
+    });
+    if !targets.is_empty() {
+        if let Some(given) = args.db.as_deref().filter(|_| !matches!(db, DbChoice::Url(_))) {
+            return Err(PlanError::TargetDb(given.to_owned()));
+        }
+        if resources == ResourceSource::Proc {
+            return Err(PlanError::TargetProc);
+        }
+        match &args.cpus {
+            Some(spec) if cpus.server.is_some() || cpus.db.is_some() => {
+                return Err(PlanError::TargetCpus(spec.clone()));
+            }
+            Some(_) => {}
+            // Nothing else of the run is on this machine: the load generator may use all of it.
+            None => {
+                cpus = CpuPlan {
+                    origin: "servers not started by taskbench: the load generator is not pinned".into(),
+                    ..CpuPlan::default()
+                };
+            }
+        }
+    }
     let now = chrono::Utc::now();
     let id = format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>() & 0xff_ffff);
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("results").join(&id));
-    Ok(RunPlan { scenarios, frameworks, repeats, duration, warmup: args.warmup, db, cpus, out, id })
+    Ok(RunPlan { scenarios, frameworks, repeats, duration, warmup: args.warmup, db, cpus, out, id, targets, resources })
 }
 
 /// Steps a search is expected to take: the geometric ones to `max`, then bisection to the
@@ -331,25 +396,20 @@ pub async fn run(args: RunArgs) -> ExitCode {
         tracing::warn!("interrupted: stopping the current run, keeping what was measured");
         let _ = interrupt_tx.send(true);
     });
-    tracing::info!(choice = %plan.db, "provisioning Postgres");
-    let pg = match Postgres::provision(&plan.db, &ProvisionOptions::default()).await {
-        Ok(pg) => pg,
-        Err(e) => return crate::fail(&e.to_string()),
+    let (fleet, db) = match Fleet::prepare(&args, &plan).await {
+        Ok(f) => f,
+        Err(e) => return crate::fail(&e),
     };
-    let version = match pg.server_version().await {
-        Ok(v) => v,
-        Err(e) => return crate::fail(&format!("the database is not usable: {e}")),
-    };
-    if let (Some(pid), Some(db_cpus)) = (pg.server_pid(), plan.cpus.db.as_deref()) {
-        pin_postgres(pid, db_cpus);
+    for lost in fleet.lost_guarantees() {
+        tracing::warn!("--target: {lost}");
     }
     let seed = args.seed.unwrap_or_else(rand::random);
-    let mut results = begun(&args, &plan, &servers, &pg, &version, seed);
+    let mut results = begun(&args, &plan, &servers, db, fleet.lost_guarantees(), seed);
     let progress = Progress::new(&plan, args.quiet || args.json);
     let mut runner = Runner {
         plan: &plan,
         args: &args,
-        pg: &pg,
+        fleet: &fleet,
         binaries: &servers.binaries,
         server_args: &servers.args,
         results: &mut results,
@@ -365,11 +425,73 @@ pub async fn run(args: RunArgs) -> ExitCode {
         s.summary = taskbench_report::summary::summarise(s, &plan.frameworks, args.min_effect, seed);
     }
     let wrote = results.write(&plan.out);
-    drop(pg);
+    let put_back = fleet.finish().await;
+    drop(fleet);
     if let Err(e) = wrote {
         return crate::fail(&format!("writing {}: {e}", plan.out.join("results.json").display()));
     }
-    finish(&args, &plan, &results)
+    let code = finish(&args, &plan, &results);
+    match put_back {
+        Ok(()) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Who serves the runs.
+enum Fleet {
+    /// Servers taskbench starts, on a Postgres it provisions (or is given): each run on a fresh
+    /// copy of the seeded template.
+    Started(Postgres),
+    /// Servers it did not start (`--target`).
+    Targets(Targets),
+}
+
+impl Fleet {
+    /// Provisions Postgres (pinning it), or checks the targets and their database; also
+    /// results.json's `config.db`.
+    async fn prepare(args: &RunArgs, plan: &RunPlan) -> Result<(Fleet, DbConfig), String> {
+        if !plan.targets.is_empty() {
+            let db_url = match &plan.db {
+                DbChoice::Url(url) if args.db.is_some() => Some(url.as_str()),
+                _ => None,
+            };
+            let stamp = plan.id.split('-').next_back().unwrap_or("0");
+            let targets = Targets::prepare(plan.targets.clone(), db_url, stamp).await?;
+            let db = targets.db_config();
+            return Ok((Fleet::Targets(targets), db));
+        }
+        tracing::info!(choice = %plan.db, "provisioning Postgres");
+        let pg = Postgres::provision(&plan.db, &ProvisionOptions::default()).await.map_err(|e| e.to_string())?;
+        let version = pg.server_version().await.map_err(|e| format!("the database is not usable: {e}"))?;
+        if let (Some(pid), Some(db_cpus)) = (pg.server_pid(), plan.cpus.db.as_deref()) {
+            pin_postgres(pid, db_cpus);
+        }
+        let db = DbConfig {
+            kind: pg.kind().to_string(),
+            detail: format!("PostgreSQL {version}, {}", describe_db(&pg)),
+            // Both are started with the default, durable settings; of a given URL we know nothing.
+            durable: matches!(pg.kind(), DbKind::Local | DbKind::Docker).then_some(true),
+        };
+        Ok((Fleet::Started(pg), db))
+    }
+
+    fn lost_guarantees(&self) -> Vec<String> {
+        match self {
+            Fleet::Started(_) => Vec::new(),
+            Fleet::Targets(t) => t.lost_guarantees(),
+        }
+    }
+
+    /// After the last run: the targets' database put back as it was found.
+    async fn finish(&self) -> Result<(), String> {
+        match self {
+            Fleet::Started(_) => Ok(()),
+            Fleet::Targets(t) => t.finish().await,
+        }
+    }
 }
 
 /// The server binaries of a run, by contender, with their extra arguments and build profile.
@@ -382,6 +504,15 @@ struct Servers {
 /// Finds (building them first where it can) the contenders' binaries, then pins taskbench itself
 /// to the load generator's CPUs: after the build, which should have every CPU.
 fn servers(args: &RunArgs, plan: &RunPlan) -> Result<Servers, String> {
+    if !plan.targets.is_empty() {
+        if let Some(own) = plan.cpus.loadgen.as_deref()
+            && let Err(e) = cpus::pin_self(own)
+        {
+            tracing::warn!(error = %e, "could not pin taskbench itself to the load generator's CPUs");
+        }
+        let profile = taskbench_report::model::UNKNOWN_PROFILE.to_owned();
+        return Ok(Servers { binaries: BTreeMap::new(), args: BTreeMap::new(), profile });
+    }
     let given: BTreeMap<String, PathBuf> = if args.contenders.is_empty() {
         args.server_bins.iter().map(|(f, path)| (f.name().to_owned(), path.clone())).collect()
     } else {
@@ -402,7 +533,9 @@ fn servers(args: &RunArgs, plan: &RunPlan) -> Result<Servers, String> {
 
 /// The results document of a run that has just begun: environment and configuration, no
 /// scenario yet, marked in progress.
-fn begun(args: &RunArgs, plan: &RunPlan, servers: &Servers, pg: &Postgres, version: &str, seed: u64) -> Results {
+fn begun(args: &RunArgs, plan: &RunPlan, servers: &Servers, db: DbConfig, lost: Vec<String>, seed: u64) -> Results {
+    // Of servers taskbench did not start, it knows neither pool nor threads: 0.
+    let started = plan.targets.is_empty();
     Results {
         schema_version: taskbench_report::SCHEMA_VERSION,
         id: plan.id.clone(),
@@ -411,26 +544,30 @@ fn begun(args: &RunArgs, plan: &RunPlan, servers: &Servers, pg: &Postgres, versi
         incomplete: Some("the run is in progress".into()),
         environment: environment::environment(&servers.profile, &servers.binaries),
         config: RunConfig {
-            command_line: std::env::args().collect(),
+            // Never a password: `--db url:postgres://user:***@host/db`.
+            command_line: std::env::args()
+                .map(|a| if a.contains("://") { taskbench_provision::redact(&a) } else { a })
+                .collect(),
             frameworks: plan.frameworks.clone(),
             repeats: plan.repeats,
             duration_secs: plan.duration.map(|d| d.as_secs_f64()),
             warmup_secs: plan.warmup.map(|d| d.as_secs_f64()),
             quick: args.quick,
-            db: DbConfig {
-                kind: pg.kind().to_string(),
-                detail: format!("PostgreSQL {version}, {}", describe_db(pg)),
-                // Both are started with the default, durable settings; of a given URL we know nothing.
-                durable: matches!(pg.kind(), DbKind::Local | DbKind::Docker).then_some(true),
-            },
+            db,
             cpus: plan.cpus.clone(),
             sample_interval_ms: args.sample_interval.as_millis() as u64,
-            server_pool_size: args.pool_size,
-            server_workers: plan.cpus.server.as_ref().map_or_else(|| cpus::available().len(), Vec::len),
+            server_pool_size: if started { args.pool_size } else { 0 },
+            server_workers: match &plan.cpus.server {
+                _ if !started => 0,
+                Some(server) => server.len(),
+                None => cpus::available().len(),
+            },
             seed,
             min_effect: args.min_effect,
             server_args: servers.args.clone(),
-            server_resources: Some(args.server_resources),
+            server_resources: Some(plan.resources),
+            targets: plan.targets.clone(),
+            lost_guarantees: lost,
         },
         scenarios: Vec::new(),
     }
@@ -579,11 +716,46 @@ struct Job<'s> {
 struct Runner<'a> {
     plan: &'a RunPlan,
     args: &'a RunArgs,
-    pg: &'a Postgres,
+    fleet: &'a Fleet,
     binaries: &'a BTreeMap<String, PathBuf>,
     server_args: &'a BTreeMap<String, Vec<String>>,
     results: &'a mut Results,
     progress: Progress,
+}
+
+/// The server of one measured run.
+enum Serving {
+    /// Started for this run, stopped after it.
+    Started(Server),
+    /// A `--target`: its base URL; never stopped.
+    Target(String),
+}
+
+impl Serving {
+    fn base_url(&self) -> &str {
+        match self {
+            Serving::Started(server) => &server.base_url,
+            Serving::Target(url) => url,
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Serving::Started(server) => Some(server.pid),
+            Serving::Target(_) => None,
+        }
+    }
+
+    fn target(&self) -> Result<taskbench_loadgen::client::Target, taskbench_loadgen::LoadError> {
+        use taskbench_loadgen::client::{Reach, Target};
+        Target::parse_with(self.base_url(), Reach::Anywhere)
+    }
+
+    async fn stop(self) {
+        if let Serving::Started(server) = self {
+            server.stop().await;
+        }
+    }
 }
 
 /// Why a run that was asked to stop is incomplete.
@@ -603,11 +775,11 @@ impl Runner<'_> {
             let template = format!("tb_{stamp}_{index}_seeded");
             self.progress.start(Duration::ZERO, format!("{}: seeding", scenario.name));
             if let Err(e) = self.seed(&template, &scenario).await {
-                let _ = self.pg.drop_database(&template).await;
+                self.drop_template(&template).await;
                 return Some(format!("seeding {}: {e}", scenario.name));
             }
             if interrupted(&interrupt) {
-                let _ = self.pg.drop_database(&template).await;
+                self.drop_template(&template).await;
                 return Some(INTERRUPTED.into());
             }
             for repeat in 1..=self.plan.repeats {
@@ -629,7 +801,7 @@ impl Runner<'_> {
                         tracing::error!(error = %e, "writing results.json");
                     }
                     if interrupted(&interrupt) {
-                        let _ = self.pg.drop_database(&template).await;
+                        self.drop_template(&template).await;
                         return Some(INTERRUPTED.into());
                     }
                     if db_lost {
@@ -637,9 +809,19 @@ impl Runner<'_> {
                     }
                 }
             }
-            let _ = self.pg.drop_database(&template).await;
+            self.drop_template(&template).await;
         }
         None
+    }
+
+    /// Drops a scenario's seeded template (or the targets' seeded copy).
+    async fn drop_template(&self, template: &str) {
+        match self.fleet {
+            Fleet::Started(pg) => {
+                let _ = pg.drop_database(template).await;
+            }
+            Fleet::Targets(targets) => targets.drop_template(template).await,
+        }
     }
 
     /// The scenario as it runs: the command line's duration and warm-up over the file's.
@@ -671,7 +853,11 @@ impl Runner<'_> {
     /// Creates `template`, migrates it and seeds the scenario's data through the API of a
     /// server of the first framework, then stops it so the template can be copied.
     async fn seed(&self, template: &str, scenario: &Scenario) -> Result<(), RunError> {
-        let url = self.pg.create_database(template).await.map_err(|e| RunError::Database(e.to_string()))?;
+        let pg = match self.fleet {
+            Fleet::Started(pg) => pg,
+            Fleet::Targets(targets) => return targets.seed(template, scenario, &self.plan.frameworks[0]).await,
+        };
+        let url = pg.create_database(template).await.map_err(|e| RunError::Database(e.to_string()))?;
         let log = self.plan.out.join("logs").join(format!("{}-seed.log", scenario.name));
         let server = Server::start(&self.server_spec(&self.plan.frameworks[0], &url, log)).await?;
         let client = taskbench_loadgen::client::http_client(4);
@@ -705,14 +891,21 @@ impl Runner<'_> {
             steal: None,
         };
         let phase = Instant::now();
-        let url = match self.pg.create_database_from(&job.db, job.template).await {
+        let prepared = match self.fleet {
+            Fleet::Started(pg) => {
+                pg.create_database_from(&job.db, job.template).await.map_err(|e| RunError::Database(e.to_string()))
+            }
+            Fleet::Targets(targets) => targets.before_run(job.template, job.framework).await.map(|()| String::new()),
+        };
+        let url = match prepared {
             Ok(url) => url,
             Err(e) => {
-                record.error = Some(RunError::Database(e.to_string()).to_string());
-                return (record, true);
+                let lost = matches!(e, RunError::Database(_));
+                record.error = Some(e.to_string());
+                return (record, lost);
             }
         };
-        tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "database copied");
+        tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "database ready");
         let mut lost = false;
         if let Err(e) = self.measure(job, &url, interrupt, &mut record).await {
             lost = matches!(e, RunError::Database(_));
@@ -721,10 +914,13 @@ impl Runner<'_> {
         // A database that is gone at the end of the run made (some of) its errors, not the
         // server: say so on the run (what it measured is kept, and left out of the medians) and
         // stop there. Bounded, so that a database host that stopped answering cannot stall it.
-        let reachable = match tokio::time::timeout(Duration::from_secs(5), self.pg.server_version()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 5 s".to_owned()),
+        let reachable = match self.fleet {
+            Fleet::Started(pg) => match tokio::time::timeout(Duration::from_secs(5), pg.server_version()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no answer within 5 s".to_owned()),
+            },
+            Fleet::Targets(targets) => targets.database_reachable().await,
         };
         if let Err(e) = reachable {
             let measured = record.error.take().map_or_else(String::new, |e| format!("; the run itself: {e}"));
@@ -732,7 +928,9 @@ impl Runner<'_> {
             record.error = Some(unreachable.to_string());
             return (record, true);
         }
-        if let Err(e) = self.pg.drop_database(&job.db).await {
+        if let Fleet::Started(pg) = self.fleet
+            && let Err(e) = pg.drop_database(&job.db).await
+        {
             tracing::warn!(error = %e, "dropping the run's database");
         }
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "run done, database dropped");
@@ -751,13 +949,18 @@ impl Runner<'_> {
         let phase = Instant::now();
         let logs = self.plan.out.join("logs");
         let stem = format!("{}-{}-{}", job.scenario.name, job.framework, job.repeat);
-        let server =
-            Server::start(&self.server_spec(job.framework, url, logs.join(format!("{stem}-server.log")))).await?;
+        let server = match self.fleet {
+            Fleet::Started(_) => Serving::Started(
+                Server::start(&self.server_spec(job.framework, url, logs.join(format!("{stem}-server.log")))).await?,
+            ),
+            // Healthy already (`Targets::before_run`).
+            Fleet::Targets(targets) => Serving::Target(targets.url(job.framework).to_owned()),
+        };
         tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "server ready");
         // Ready and not yet loaded: what a server costs just by running.
-        let idle_server_rss = match self.args.server_resources {
-            ResourceSource::Proc => sampler::vm_rss(server.pid),
-            ResourceSource::Metrics => match taskbench_loadgen::client::Target::parse(&server.base_url) {
+        let idle_server_rss = match self.plan.resources {
+            ResourceSource::Proc => server.pid().and_then(sampler::vm_rss),
+            ResourceSource::Metrics => match server.target() {
                 Ok(target) => {
                     let client = taskbench_loadgen::client::http_client(1);
                     sampler::scrape(&client, &target).await.map(|r| r.mem)
@@ -767,13 +970,14 @@ impl Runner<'_> {
         };
         let loadgen = match Loadgen::start(&LoadgenSpec {
             scenario_file: job.path,
-            target: &server.base_url,
+            target: server.base_url(),
             duration: Some(job.scenario.load.duration),
             warmup: Some(job.scenario.load.warmup),
             out: logs.join(format!("{stem}-load.json")),
             stderr: logs.join(format!("{stem}-loadgen.log")),
             cpus: self.plan.cpus.loadgen.as_deref(),
             find_max: self.args.find_max,
+            remote: matches!(self.fleet, Fleet::Targets(_)),
         }) {
             Ok(l) => l,
             Err(e) => {
@@ -781,14 +985,17 @@ impl Runner<'_> {
                 return Err(e);
             }
         };
-        let watched = sampler::Watched { server: server.pid, loadgen: loadgen.pid, postgres: self.pg.server_pid() };
+        let postgres = match self.fleet {
+            Fleet::Started(pg) => pg.server_pid(),
+            Fleet::Targets(_) => None,
+        };
+        let watched = sampler::Watched { server: server.pid(), loadgen: loadgen.pid, postgres };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        let scrape_from = match self.args.server_resources {
+        let scrape_from = match self.plan.resources {
             ResourceSource::Proc => None,
-            ResourceSource::Metrics => Some(
-                taskbench_loadgen::client::Target::parse(&server.base_url)
-                    .map_err(|e| RunError::Server(format!("sampling its /metrics: {e}")))?,
-            ),
+            ResourceSource::Metrics => {
+                Some(server.target().map_err(|e| RunError::Server(format!("sampling its /metrics: {e}")))?)
+            }
         };
         let sampling = tokio::spawn(sampler::sample(watched, self.args.sample_interval, scrape_from, stop_rx));
         let end = loadgen.finish(interrupt).await;
@@ -836,6 +1043,11 @@ impl Runner<'_> {
             &self.plan.cpus,
             self.results.environment.machine.logical_cpus,
         );
+        // Of a server taskbench did not start it knows neither the CPUs nor what else runs there:
+        // a share of this machine's CPUs would say nothing of its saturation.
+        if let Fleet::Targets(_) = self.fleet {
+            record.bottlenecks.retain(|b| b.role == Role::Loadgen);
+        }
         // The open-model engine spins (yields) through the last 50 µs before each send, so at
         // high rates its core looks busy by design: whether it kept up is told by its send lag,
         // not its CPU.
@@ -890,8 +1102,9 @@ impl Runner<'_> {
                 &self.plan.cpus,
                 self.results.environment.machine.logical_cpus,
             );
-            // The engine's own CPU is no limit (it spins by design); its send lag is.
-            bottlenecks.retain(|b| b.role != Role::Loadgen);
+            // The engine's own CPU is no limit (it spins by design); its send lag is. A target's
+            // saturation is not known from here (see `measure`).
+            bottlenecks.retain(|b| b.role != Role::Loadgen && matches!(self.fleet, Fleet::Started(_)));
             record.steps.push(taskbench_report::model::StepResources {
                 rate: step.rate,
                 server_cpu_us_per_request: resources.get(&Role::Server).and_then(|s| s.cpu_ms_per_1k_requests),

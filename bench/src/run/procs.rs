@@ -76,29 +76,31 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let server = Server { child, base_url, pid };
-        server.wait_healthy(Duration::from_secs(30)).await?;
+        wait_healthy(&server.base_url, Duration::from_secs(30)).await?;
         Ok(server)
-    }
-
-    async fn wait_healthy(&self, within: Duration) -> Result<(), RunError> {
-        let client = taskbench_loadgen::client::http_client(1);
-        let target =
-            taskbench_loadgen::client::Target::parse(&self.base_url).map_err(|e| RunError::Server(e.to_string()))?;
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            match taskbench_loadgen::client::preflight(&client, &target).await {
-                Ok(()) => return Ok(()),
-                Err(e) if tokio::time::Instant::now() >= deadline => {
-                    return Err(RunError::Server(format!("{} never became healthy: {e}", self.base_url)));
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
     }
 
     /// SIGTERM, then up to 10 s for a graceful exit, then SIGKILL.
     pub(crate) async fn stop(mut self) {
         stop_child(&mut self.child, Signal::SIGTERM, Duration::from_secs(10)).await;
+    }
+}
+
+/// Polls `url`'s `GET /health` until it answers 200, for up to `within`: a server starting, or
+/// one whose database was just reset (`--target`).
+pub(crate) async fn wait_healthy(url: &str, within: Duration) -> Result<(), RunError> {
+    use taskbench_loadgen::client::{Reach, Target, http_client, preflight};
+    let client = http_client(1);
+    let target = Target::parse_with(url, Reach::Anywhere).map_err(|e| RunError::Server(e.to_string()))?;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match preflight(&client, &target).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(RunError::Server(format!("{url} was not healthy within {within:?}: {e}")));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
     }
 }
 
@@ -148,6 +150,8 @@ pub(crate) struct LoadgenSpec<'a> {
     pub(crate) cpus: Option<&'a [usize]>,
     /// Run the scenario as a saturation search.
     pub(crate) find_max: bool,
+    /// The target may be on another machine (`--target`): `loadgen --remote`.
+    pub(crate) remote: bool,
 }
 
 impl Loadgen {
@@ -162,6 +166,9 @@ impl Loadgen {
         cmd.arg("--assume-seeded").arg("--out").arg(&spec.out);
         if spec.find_max {
             cmd.arg("--find-max");
+        }
+        if spec.remote {
+            cmd.arg("--remote");
         }
         if let Some(d) = spec.duration {
             cmd.arg("--duration").arg(format!("{}ms", d.as_millis()));

@@ -19,7 +19,8 @@ use taskbench_report::model::{ProcessStats, Role, Sample};
 /// The processes of one measured run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Watched {
-    pub(crate) server: u32,
+    /// The server process, when taskbench started it (else it is scraped).
+    pub(crate) server: Option<u32>,
     pub(crate) loadgen: u32,
     /// The postmaster, when Postgres runs on this machine under our control.
     pub(crate) postgres: Option<u32>,
@@ -152,7 +153,7 @@ pub(crate) async fn sample(
              every time: its resources are missing from those samples"
         );
     }
-    let server = scrape_from.is_none().then_some((Role::Server, watched.server));
+    let server = watched.server.filter(|_| scrape_from.is_none()).map(|pid| (Role::Server, pid));
     let hwm = server
         .into_iter()
         .chain([(Role::Loadgen, watched.loadgen)])
@@ -190,7 +191,7 @@ fn read_now(
         system.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
     } else {
         let mut known: Vec<Pid> =
-            [watched.server, watched.loadgen].into_iter().chain(watched.postgres).map(Pid::from_u32).collect();
+            [watched.loadgen].into_iter().chain(watched.server).chain(watched.postgres).map(Pid::from_u32).collect();
         known.extend(pss.keys().copied().map(Pid::from_u32));
         system.refresh_processes_specifics(ProcessesToUpdate::Some(&known), true, kind);
     }
@@ -204,7 +205,9 @@ fn read_now(
             roles.insert(role, r);
         }
     };
-    add(Role::Server, read(system, &[watched.server], None));
+    if let Some(server) = watched.server {
+        add(Role::Server, read(system, &[server], None));
+    }
     add(Role::Loadgen, read(system, &[watched.loadgen], None));
     if let Some(postmaster) = watched.postgres {
         let pm = Pid::from_u32(postmaster);
@@ -468,7 +471,7 @@ mod tests {
         let server = taskbench_conformance::process::ServerProcess::start(binary.to_str().expect("utf-8"), &[]).await;
         let target = Target::parse(&server.base_url).expect("target");
         let client = taskbench_loadgen::client::http_client(4);
-        let watched = Watched { server: server.pid(), loadgen: std::process::id(), postgres: None };
+        let watched = Watched { server: Some(server.pid()), loadgen: std::process::id(), postgres: None };
         let (mut system, mut pss, origin) = (System::new(), BTreeMap::new(), Instant::now());
         let mut proc_now = || read_now(&mut system, watched, origin, true, &mut pss).roles[&Role::Server].clone();
         let (proc_before, scrape_before) = (proc_now(), scrape(&client, &target).await.expect("metrics answer"));

@@ -11,8 +11,24 @@ use crate::summary::{clean_runs, joined};
 fn header(results: &Results) -> Vec<Block> {
     let mut blocks = vec![Block::Heading(1, vec![text("taskbench report "), code(&results.id)])];
     blocks.extend(warnings(results));
+    blocks.extend(lost_guarantees(results));
     blocks.push(Block::List(setup(results)));
     blocks
+}
+
+/// What a run of servers taskbench did not start gives up (`--target`): said before any figure.
+fn lost_guarantees(results: &Results) -> Vec<Block> {
+    let lost = &results.config.lost_guarantees;
+    if lost.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        Block::Warning(vec![
+            strong("Servers taskbench did not start"),
+            text(": this run gives up what a run of its own servers guarantees:"),
+        ]),
+        Block::List(lost.iter().map(|l| vec![text(l)]).collect()),
+    ]
 }
 
 /// What makes the whole report less than it should be: an unfinished run, unoptimised servers.
@@ -26,7 +42,8 @@ fn warnings(results: &Results) -> Vec<Block> {
         None => {}
     }
     let profile = &results.environment.build_profile;
-    if !crate::model::optimised_profile(profile) {
+    // Of servers taskbench did not build, nothing is known: said among what such a run gives up.
+    if profile != crate::model::UNKNOWN_PROFILE && !crate::model::optimised_profile(profile) {
         blocks.push(Block::Warning(vec![
             text("the servers were built with the "),
             code(profile),
@@ -53,7 +70,10 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
     };
     vec![
         vec![strong("Started: "), text(&results.started_at), text(format!(" — {status}"))],
-        vec![strong("Machine: "), text(machine(&env.machine))],
+        vec![
+            strong(if cfg.targets.is_empty() { "Machine: " } else { "Load generator's machine: " }),
+            text(machine(&env.machine)),
+        ],
         vec![
             strong("Toolchain: "),
             text(env.rustc.as_deref().unwrap_or("rustc unknown")),
@@ -65,6 +85,7 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
             text(if env.git_dirty == Some(true) { " (uncommitted changes)" } else { "" }),
         ],
         vec![strong("Build profile: "), code(&env.build_profile)],
+        targets(&cfg.targets),
         vec![strong("Database: "), text(format!("{} — {}{durable}", cfg.db.kind, cfg.db.detail))],
         vec![strong("CPU plan: "), text(cpu_plan(&cfg.cpus))],
         vec![
@@ -82,18 +103,38 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
         vec![
             strong("Plan: "),
             text(format!(
-                "{} × {} repeats, interleaved; {} pool connections and {} worker thread(s) per server; \
-                 samples every {} ms; seed {}",
+                "{} × {} repeats, interleaved; {}; samples every {} ms; seed {}",
                 cfg.frameworks.join(", "),
                 cfg.repeats,
-                cfg.server_pool_size,
-                cfg.server_workers,
+                if cfg.targets.is_empty() {
+                    format!(
+                        "{} pool connections and {} worker thread(s) per server",
+                        cfg.server_pool_size, cfg.server_workers
+                    )
+                } else {
+                    "the servers' pools and threads are their own".to_owned()
+                },
                 cfg.sample_interval_ms,
                 cfg.seed
             )),
         ],
         vec![strong("Command: "), code(cfg.command_line.join(" "))],
     ]
+}
+
+/// The `--target`s, or where the servers came from.
+fn targets(targets: &std::collections::BTreeMap<String, String>) -> Vec<crate::document::Inline> {
+    if targets.is_empty() {
+        return vec![strong("Servers: "), text("started, pinned and stopped by taskbench, one per run")];
+    }
+    let mut line = vec![strong("Servers: "), text("not started by taskbench: ")];
+    for (i, (name, url)) in targets.iter().enumerate() {
+        if i > 0 {
+            line.push(text(", "));
+        }
+        line.extend([text(format!("{name} at ")), code(url)]);
+    }
+    line
 }
 
 fn machine(m: &crate::model::Machine) -> String {
