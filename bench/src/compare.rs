@@ -50,8 +50,9 @@ pub fn parse_threshold(text: &str) -> Result<f64, String> {
 
 pub fn run(args: &CompareArgs) -> ExitCode {
     let read = |role: &str, path: &Path| {
-        Results::read(path).map_err(|e| {
-            format!("cannot read the {role} run: {e} (expected a taskbench run directory or its results.json)")
+        Results::read(path).map_err(|e| match crate::merge::hint(path) {
+            Some(hint) => format!("cannot read the {role} run: {hint}"),
+            None => format!("cannot read the {role} run: {e} (expected a taskbench run directory or its results.json)"),
         })
     };
     let (baseline, new) = match (read("baseline", &args.baseline), read("new", &args.new)) {

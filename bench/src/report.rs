@@ -24,7 +24,7 @@ pub fn summary(results: &Results) -> String {
 pub fn run(args: &ReportArgs) -> ExitCode {
     let results = match Results::read(&args.dir) {
         Ok(r) => r,
-        Err(e) => return crate::fail(&e.to_string()),
+        Err(e) => return crate::fail(&crate::merge::hint(&args.dir).unwrap_or_else(|| e.to_string())),
     };
     let dir = taskbench_report::model::run_dir(&args.dir);
     match render(&results, &dir) {

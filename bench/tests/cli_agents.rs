@@ -197,3 +197,94 @@ fn a_misnamed_agent_or_a_search_split_across_agents_is_refused() {
     assert_eq!(search.status.code(), Some(2));
     assert!(stderr(&search).contains("runs on one agent"), "{}", stderr(&search));
 }
+
+/// `taskbench merge … --into DIR --name NAME`, as `report` and `compare` take it.
+fn merge_into(dir: &Path, parts: &[&str], into: &Path, name: &str) -> Output {
+    Command::new(TASKBENCH)
+        .arg("merge")
+        .args(parts.iter().map(|p| dir.join(p)))
+        .arg("--into")
+        .arg(into)
+        .args(["--name", name])
+        .output()
+        .expect("merge runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_runs_of_two_frameworks_go_through_report_and_compare() {
+    let (axum, actix) =
+        (spawn_app_on(Framework::Axum, "127.0.0.2").await, spawn_app_on(Framework::Actix, "127.0.0.2").await);
+    let (axum_url, actix_url) = (axum.url(""), actix.url(""));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_owned();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let into = path.join("merged-run");
+        let mut merged = Vec::new();
+        for (name, target) in [("axum", &axum_url), ("actix", &actix_url)] {
+            let seed = Command::new(TASKBENCH)
+                .args(["loadgen", "--scenario", "smoke", "--target", target, "--seed-only"])
+                .output()
+                .expect("seeding runs");
+            assert!(seed.status.success(), "seeding: {}", stderr(&seed));
+            let parts_dir = path.join(name);
+            std::fs::create_dir_all(&parts_dir).expect("dir");
+            let parts = agents(&parts_dir, target, 2, &["--rate", "200", "--warmup", "300ms", "--duration", "1s"]);
+            let out = merge_into(&parts_dir, &["agent-0.json", "agent-1.json"], &into, name);
+            assert!(out.status.success(), "merge --into: {}", stderr(&out));
+            merged.push(parts.iter().map(|p| p.total.requests).sum::<u64>());
+        }
+        let report = Command::new(TASKBENCH).arg("report").arg(&into).output().expect("report runs");
+        let compare = Command::new(TASKBENCH)
+            .arg("compare")
+            .arg(&into)
+            .arg(&into)
+            .arg("--markdown")
+            .arg(path.join("compare.md"))
+            .output()
+            .expect("compare runs");
+        let bare = Command::new(TASKBENCH)
+            .arg("report")
+            .arg(path.join("axum").join("agent-0.json"))
+            .output()
+            .expect("report runs");
+        // Not a merged document: refused, and left as it was.
+        let foreign = path.join("foreign");
+        std::fs::create_dir_all(&foreign).expect("dir");
+        std::fs::write(foreign.join("results.json"), "{\"schema_version\": 5, \"cut short").expect("written");
+        let refused = merge_into(&path.join("axum"), &["agent-0.json", "agent-1.json"], &foreign, "axum");
+        let untouched = std::fs::read_to_string(foreign.join("results.json")).expect("still there");
+        (into, merged, report, compare, bare, refused, untouched)
+    })
+    .await
+    .expect("join");
+    let (into, requests, report, compare, bare, refused, untouched) = outcome;
+
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(into.join("results.json")).expect("results.json")).expect("JSON");
+    assert_eq!(results["config"]["frameworks"], serde_json::json!(["axum", "actix"]));
+    assert_eq!(results["environment"]["build_profile"], "unknown (servers not started by taskbench)");
+    let runs = results["scenarios"][0]["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "one merged run of each");
+    for (run, (name, sum)) in runs.iter().zip([("axum", requests[0]), ("actix", requests[1])]) {
+        assert_eq!(run["framework"], name);
+        assert_eq!(run["repeat"], 1);
+        assert_eq!(run["load"]["total"]["requests"].as_u64(), Some(sum), "{name}: the merged count is the sum");
+        assert_eq!(run["load"]["agents"]["count"], 2);
+    }
+    let md = std::fs::read_to_string(into.join("report.md")).expect("report.md rendered by merge");
+    assert!(md.contains("axum") && md.contains("actix") && md.contains("taskbench merge --into"), "{md}");
+    assert!(report.status.success(), "report: {}", stderr(&report));
+    // A run compared with itself: every figure equal, so the gate passes.
+    assert!(compare.status.success(), "compare: {}", stderr(&compare));
+    let compared = std::fs::read_to_string(dir.path().join("compare.md")).expect("compare.md");
+    assert!(compared.contains("axum") && compared.contains("actix"), "{compared}");
+    assert_eq!(bare.status.code(), Some(2));
+    assert!(
+        stderr(&bare).contains("is a load generator's result") && stderr(&bare).contains("--into DIR"),
+        "{}",
+        stderr(&bare)
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("nothing was written"), "{}", stderr(&refused));
+    assert_eq!(untouched, "{\"schema_version\": 5, \"cut short");
+}

@@ -386,7 +386,9 @@ pub struct FrameworkSummary {
     pub p999_us: Estimate,
     pub max_us: Estimate,
     pub error_rate: Estimate,
-    pub server_peak_rss_bytes: Estimate,
+    /// Absent when no run sampled the server (results merged from load generators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_peak_rss_bytes: Option<Estimate>,
     pub server_cpu_ms_per_1k_requests: Option<Estimate>,
     /// How many clean runs met the scenario's `[slo]`; absent when it states none.
     pub slo: Option<SloTally>,

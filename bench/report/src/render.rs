@@ -167,7 +167,7 @@ pub fn terminal_summary(results: &Results) -> String {
                 us_ms(&s.p999_us),
                 percent(s.error_rate.median),
                 sections::slo_tally(s.slo.as_ref()),
-                mib(s.server_peak_rss_bytes.median),
+                s.server_peak_rss_bytes.as_ref().map_or("–".to_owned(), |e| mib(e.median)),
                 s.send_lag_p99_us.as_ref().map_or("–".to_owned(), us_ms)
             );
         }

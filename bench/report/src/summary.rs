@@ -276,7 +276,7 @@ pub fn summarise(scenario: &ScenarioResult, frameworks: &[String], min_effect: f
             p999_us: est(Metric::P999),
             max_us: est(Metric::Max),
             error_rate: est(Metric::ErrorRate),
-            server_peak_rss_bytes: est(Metric::PeakRss),
+            server_peak_rss_bytes: some_est(Metric::PeakRss),
             server_cpu_ms_per_1k_requests: some_est(Metric::Cpu),
             slo: (!judged.is_empty())
                 .then(|| SloTally { met: judged.iter().filter(|p| **p).count(), judged: judged.len() }),

@@ -5,7 +5,7 @@
 //! every run, so an interrupted run keeps what it measured.
 
 mod cpus;
-mod environment;
+pub(crate) mod environment;
 mod procs;
 mod sampler;
 mod targets;
@@ -169,7 +169,7 @@ pub struct Contender {
 
 /// A contender's or target's name, checked: names become part of database names
 /// (`tb_…_r3_<name>`), Postgres identifiers we can use unquoted, within its 63-byte limit.
-fn contender_name(name: &str) -> Result<String, String> {
+pub(crate) fn contender_name(name: &str) -> Result<String, String> {
     if name.is_empty()
         || name.len() > 24
         || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

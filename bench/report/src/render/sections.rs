@@ -63,6 +63,9 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
         Some(_) => "INCOMPLETE".to_owned(),
         None => format!("complete, finished {}", results.finished_at.as_deref().unwrap_or("–")),
     };
+    // Gathered by `taskbench merge --into` from load generators' results: nothing was sampled,
+    // and the runs' order was the user's.
+    let merged = !cfg.targets.is_empty() && cfg.sample_interval_ms == 0;
     let durable = match cfg.db.durable {
         Some(true) => ", durable (fsync on)",
         Some(false) => ", not durable (fsync off)",
@@ -71,7 +74,11 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
     vec![
         vec![strong("Started: "), text(&results.started_at), text(format!(" — {status}"))],
         vec![
-            strong(if cfg.targets.is_empty() { "Machine: " } else { "Load generator's machine: " }),
+            strong(match (cfg.targets.is_empty(), merged) {
+                (true, _) => "Machine: ",
+                (false, false) => "Load generator's machine: ",
+                (false, true) => "Machine that merged the results: ",
+            }),
             text(machine(&env.machine)),
         ],
         vec![
@@ -91,6 +98,7 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
         vec![
             strong("Server resources: "),
             text(match cfg.server_resources.unwrap_or_default() {
+                _ if merged => "not sampled",
                 crate::model::ResourceSource::Proc => {
                     "read from this machine's /proc (peak memory: the kernel's high-water mark)"
                 }
@@ -103,9 +111,10 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
         vec![
             strong("Plan: "),
             text(format!(
-                "{} × {} repeats, interleaved; {}; samples every {} ms; seed {}",
+                "{} × {} repeats, {}; {}; {}seed {}",
                 cfg.frameworks.join(", "),
                 cfg.repeats,
+                if merged { "in the order they were merged" } else { "interleaved" },
                 if cfg.targets.is_empty() {
                     format!(
                         "{} pool connections and {} worker thread(s) per server",
@@ -114,7 +123,7 @@ fn setup(results: &Results) -> Vec<Vec<crate::document::Inline>> {
                 } else {
                     "the servers' pools and threads are their own".to_owned()
                 },
-                cfg.sample_interval_ms,
+                if merged { String::new() } else { format!("samples every {} ms; ", cfg.sample_interval_ms) },
                 cfg.seed
             )),
         ],
@@ -195,7 +204,7 @@ fn comparison_table(results: &Results, scenario: &ScenarioResult) -> Block {
                     us_ms(&s.max_us),
                     percent(s.error_rate.median),
                     slo_tally(s.slo.as_ref()),
-                    mib(s.server_peak_rss_bytes.median),
+                    s.server_peak_rss_bytes.as_ref().map_or("–".to_owned(), |e| mib(e.median)),
                     s.server_cpu_ms_per_1k_requests.as_ref().map_or("–".to_owned(), |e| num(e.median, 1)),
                     s.send_lag_p99_us.as_ref().map_or("–".to_owned(), us_ms),
                     format!("{} of {total}", s.clean_runs),
