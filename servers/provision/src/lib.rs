@@ -178,6 +178,10 @@ pub enum ProvisionError {
     Sql { context: String, source: sqlx::Error },
     #[error("not supported here: {0}")]
     Unsupported(&'static str),
+    /// A reset of a shared database that failed part-way, or could not connect in time: the
+    /// message says what state it left.
+    #[error("{0}")]
+    Reset(String),
 }
 
 /// A PostgreSQL server, and ownership of whatever was started to provide it.
@@ -443,14 +447,27 @@ fn url_for(base: &str, db: &str) -> String {
     format!("{}/{db}{}", &base[..end], &base[query..])
 }
 
-/// The URL with any password replaced by `***`, for logs and recorded results.
+/// The URL with any password replaced by `***`, for logs and recorded results: the one in its
+/// user info, and a `password=` query parameter (libpq's form, which sqlx accepts too).
 pub fn redact(url: &str) -> String {
     let (start, end) = authority(url);
     let auth = &url[start..end];
-    match auth.rfind('@').and_then(|at| Some((auth[..at].find(':')?, at))) {
+    let mut out = match auth.rfind('@').and_then(|at| Some((auth[..at].find(':')?, at))) {
         Some((colon, at)) => format!("{}***{}", &url[..start + colon + 1], &url[start + at..]),
         None => url.to_owned(),
-    }
+    };
+    let Some(q) = out.find('?') else { return out };
+    let (head, query) = out.split_at(q + 1);
+    let (query, fragment) = query.split_at(query.find('#').unwrap_or(query.len()));
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    out = format!("{head}{}{fragment}", query.join("&"));
+    out
 }
 
 fn is_postgres_url(s: &str) -> bool {
@@ -460,4 +477,20 @@ fn is_postgres_url(s: &str) -> bool {
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted_wherever_the_url_carries_them() {
+        assert_eq!(redact("postgres://app:s3cret@db:5432/tasks"), "postgres://app:***@db:5432/tasks");
+        assert_eq!(
+            redact("postgres://db/tasks?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/tasks?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(redact("postgres://a:b@db/t?PASSWORD=x#f"), "postgres://a:***@db/t?PASSWORD=***#f");
+        assert_eq!(redact("postgres://app@db/tasks?sslmode=disable"), "postgres://app@db/tasks?sslmode=disable");
+    }
 }

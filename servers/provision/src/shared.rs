@@ -14,6 +14,14 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
 use crate::{ProvisionError, quote_db_name, redact, url_for};
 
+/// How long a connection to the server may take before a reset gives up.
+const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The clone a reset makes from `copy` beside the database, before swapping it in.
+fn incoming_name(copy: &str) -> String {
+    format!("{}_next", &copy[..copy.len().min(58)])
+}
+
 /// Databases taskbench never drops, whatever its rights.
 const MAINTENANCE: [&str; 3] = ["postgres", "template0", "template1"];
 
@@ -75,55 +83,84 @@ impl SharedDatabase {
 
     /// Copies the database, as it is now, to `copy`. No session may be connected to the source
     /// of a copy: new connections are refused for the moment it takes, and the servers' open
-    /// ones are ended.
+    /// ones are ended. The copy itself refuses connections (nobody may hold it open and block the
+    /// resets made from it). Whatever happens, the database accepts connections again after;
+    /// a copy this call made is dropped again when a later step fails.
     pub async fn save(&self, copy: &str) -> Result<(), ProvisionError> {
         let (ident, copy_ident) = (quote_db_name(&self.name)?, quote_db_name(copy)?);
         let mut conn = self.admin().await?;
         let context = format!("copying database {} to {copy}", self.name);
-        let closed = exec(&mut conn, format!("ALTER DATABASE {ident} ALLOW_CONNECTIONS false"), &context).await;
-        let copied = match closed {
-            Ok(()) => {
-                let ended = terminate_sessions(&mut conn, &self.name, &context).await;
-                match ended {
-                    Ok(()) => exec(&mut conn, format!("CREATE DATABASE {copy_ident} TEMPLATE {ident}"), &context).await,
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        // Open again whatever happened: the servers must not be left locked out.
-        let opened = exec(&mut conn, format!("ALTER DATABASE {ident} ALLOW_CONNECTIONS true"), &context).await;
+        let mut copied = exec(&mut conn, format!("ALTER DATABASE {ident} ALLOW_CONNECTIONS false"), &context).await;
+        if copied.is_ok() {
+            copied = terminate_sessions(&mut conn, &self.name, &context).await;
+        }
+        let mut made = false;
+        if copied.is_ok() {
+            copied = exec(&mut conn, format!("CREATE DATABASE {copy_ident} TEMPLATE {ident}"), &context).await;
+            made = copied.is_ok();
+        }
+        if copied.is_ok() {
+            copied = exec(&mut conn, format!("ALTER DATABASE {copy_ident} ALLOW_CONNECTIONS false"), &context).await;
+        }
+        if copied.is_err() && made {
+            let _ = exec(&mut conn, format!("DROP DATABASE IF EXISTS {copy_ident}"), &context).await;
+        }
+        // Open again whatever happened: the servers must not be left locked out. The session may
+        // be what failed, so a fresh one is tried once too.
+        let open = format!("ALTER DATABASE {ident} ALLOW_CONNECTIONS true");
+        let mut opened = exec(&mut conn, open.clone(), &context).await;
         let _ = conn.close().await;
+        if opened.is_err()
+            && let Ok(mut fresh) = self.admin().await
+        {
+            opened = exec(&mut fresh, open, &context).await;
+            let _ = fresh.close().await;
+        }
         tracing::debug!(database = %self.name, copy, ok = copied.is_ok(), "copied the database aside");
-        copied.and(opened)
+        match (copied, opened) {
+            (Ok(()), opened) => opened,
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(o)) => Err(ProvisionError::Reset(format!(
+                "{e}; and then, the database {} may still refuse connections: {o}",
+                self.name
+            ))),
+        }
     }
 
-    /// Drops the database (ending the servers' sessions) and creates it again from `copy`, with
-    /// its owner, connection limit and privileges; it accepts connections only once
-    /// all of them are in place.
+    /// Puts the database back to `copy`, with its owner, connection limit and privileges: the
+    /// copy is cloned beside it first (refusing connections until owner and privileges are in
+    /// place), and only then is the database dropped (ending the servers' sessions) and the
+    /// clone renamed in its place. A failure before the drop leaves the database as it was.
     pub async fn restore(&self, copy: &str) -> Result<(), ProvisionError> {
-        let (ident, copy_ident) = (quote_db_name(&self.name)?, quote_db_name(copy)?);
+        let ident = quote_db_name(&self.name)?;
+        let incoming = incoming_name(copy);
+        let incoming_ident = quote_db_name(&incoming)?;
         let mut conn = self.admin().await?;
         let context = format!("re-creating database {} from {copy}", self.name);
-        let keep = &self.keep;
-        let mut statements = vec![
-            format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)"),
-            format!(
-                "CREATE DATABASE {ident} TEMPLATE {copy_ident} OWNER {} CONNECTION LIMIT {} ALLOW_CONNECTIONS false",
-                quote_ident(&keep.owner),
-                keep.connection_limit
-            ),
-        ];
-        if let Some(grants) = &keep.grants {
-            statements.push(format!("REVOKE ALL ON DATABASE {ident} FROM PUBLIC"));
-            for (grantee, privilege, grantable) in grants {
-                let option = if *grantable { " WITH GRANT OPTION" } else { "" };
-                statements.push(format!("GRANT {privilege} ON DATABASE {ident} TO {grantee}{option}"));
+        let mut prepare = vec![format!("DROP DATABASE IF EXISTS {incoming_ident}")];
+        prepare.extend(self.create_statements(copy, &incoming)?);
+        let mut done = Ok(());
+        for sql in prepare {
+            done = exec(&mut conn, sql, &context).await;
+            if done.is_err() {
+                break;
             }
         }
-        statements.push(format!("ALTER DATABASE {ident} ALLOW_CONNECTIONS true"));
-        let mut done = Ok(());
-        for sql in statements {
+        if done.is_ok() {
+            done = exec(&mut conn, format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)"), &context).await;
+        }
+        if let Err(e) = done {
+            // The database is as it was: only the clone goes.
+            let _ = exec(&mut conn, format!("DROP DATABASE IF EXISTS {incoming_ident}"), &context).await;
+            let _ = conn.close().await;
+            tracing::debug!(database = %self.name, copy, "re-creating the database failed before it was dropped");
+            return Err(e);
+        }
+        let swap = [
+            format!("ALTER DATABASE {incoming_ident} RENAME TO {ident}"),
+            format!("ALTER DATABASE {ident} ALLOW_CONNECTIONS true"),
+        ];
+        for sql in swap {
             done = exec(&mut conn, sql, &context).await;
             if done.is_err() {
                 break;
@@ -131,7 +168,43 @@ impl SharedDatabase {
         }
         let _ = conn.close().await;
         tracing::debug!(database = %self.name, copy, ok = done.is_ok(), "re-created the database from its copy");
-        done
+        done.map_err(|e| {
+            ProvisionError::Reset(format!(
+                "{e}; the database {name} was dropped and its replacement is the database {incoming}: ALTER DATABASE \
+                 {incoming} RENAME TO {name}; ALTER DATABASE {name} ALLOW_CONNECTIONS true",
+                name = self.name
+            ))
+        })
+    }
+
+    /// The statements that create `name` from `copy` as the database was: owner, connection
+    /// limit, privileges, refusing connections.
+    fn create_statements(&self, copy: &str, name: &str) -> Result<Vec<String>, ProvisionError> {
+        let (ident, copy_ident) = (quote_db_name(name)?, quote_db_name(copy)?);
+        let keep = &self.keep;
+        let mut statements = vec![format!(
+            "CREATE DATABASE {ident} TEMPLATE {copy_ident} OWNER {} CONNECTION LIMIT {} ALLOW_CONNECTIONS false",
+            quote_ident(&keep.owner),
+            keep.connection_limit
+        )];
+        if let Some(grants) = &keep.grants {
+            statements.push(format!("REVOKE ALL ON DATABASE {ident} FROM PUBLIC"));
+            for (grantee, privilege, grantable) in grants {
+                let option = if *grantable { " WITH GRANT OPTION" } else { "" };
+                statements.push(format!("GRANT {privilege} ON DATABASE {ident} TO {grantee}{option}"));
+            }
+        }
+        Ok(statements)
+    }
+
+    /// The SQL that puts the database back to `copy` by hand (from the `postgres` database), for
+    /// when [`SharedDatabase::restore`] could not: the same owner, limit and privileges.
+    pub fn restore_by_hand(&self, copy: &str) -> String {
+        let Ok(ident) = quote_db_name(&self.name) else { return String::new() };
+        let mut sql = vec![format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)")];
+        sql.extend(self.create_statements(copy, &self.name).unwrap_or_default());
+        sql.push(format!("ALTER DATABASE {ident} ALLOW_CONNECTIONS true"));
+        sql.join("; ") + ";"
     }
 
     /// Connects and asks the server's version: whether the database answers.
@@ -152,11 +225,13 @@ impl SharedDatabase {
         done
     }
 
+    /// A session on the server's `postgres` database, within [`CONNECT_WITHIN`].
     async fn admin(&self) -> Result<PgConnection, ProvisionError> {
-        PgConnection::connect(&self.admin_url).await.map_err(|source| ProvisionError::Sql {
-            context: format!("connecting to {}", redact(&self.admin_url)),
-            source,
-        })
+        let context = || format!("connecting to {}", redact(&self.admin_url));
+        match tokio::time::timeout(CONNECT_WITHIN, PgConnection::connect(&self.admin_url)).await {
+            Ok(conn) => conn.map_err(|source| ProvisionError::Sql { context: context(), source }),
+            Err(_) => Err(ProvisionError::Reset(format!("{}: no answer within {CONNECT_WITHIN:?}", context()))),
+        }
     }
 }
 
@@ -312,6 +387,28 @@ mod tests {
         assert!(refused(Found { settings: true, ..found() }).contains("settings of its own"));
         // A superuser needs neither CREATEDB nor ownership.
         assert_eq!(Found { superuser: true, create_db: false, owns: false, ..found() }.refusal(), None);
+    }
+
+    #[test]
+    fn the_sql_to_put_it_back_by_hand_keeps_owner_limit_and_privileges() {
+        let db = SharedDatabase {
+            url: "postgres://app@db/tasks".into(),
+            admin_url: "postgres://app@db/postgres".into(),
+            name: "tasks".into(),
+            keep: Kept {
+                owner: "app".into(),
+                connection_limit: 40,
+                grants: Some(vec![("\"reader\"".into(), "CONNECT".into(), false)]),
+            },
+        };
+        assert_eq!(
+            db.restore_by_hand("tb_1_original"),
+            "DROP DATABASE IF EXISTS \"tasks\" WITH (FORCE); CREATE DATABASE \"tasks\" TEMPLATE \"tb_1_original\" OWNER \
+             \"app\" CONNECTION LIMIT 40 ALLOW_CONNECTIONS false; REVOKE ALL ON DATABASE \"tasks\" FROM PUBLIC; GRANT \
+             CONNECT ON DATABASE \"tasks\" TO \"reader\"; ALTER DATABASE \"tasks\" ALLOW_CONNECTIONS true;"
+        );
+        assert_eq!(incoming_name("tb_1_original"), "tb_1_original_next");
+        assert!(quote_db_name(&incoming_name(&"a".repeat(63))).is_ok(), "a clone's name fits in 63 bytes");
     }
 
     #[test]

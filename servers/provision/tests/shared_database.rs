@@ -94,6 +94,7 @@ async fn a_shared_database_is_copied_and_put_back_with_its_owner_and_privileges(
     shared.save(&original).await?;
     ensure!(sqlx::query("SELECT 1").execute(&mut pooled).await.is_err(), "the pooled session was ended");
     ensure!(catalogue(&admin, &db).await?.2, "connections are allowed again after the copy");
+    ensure!(!catalogue(&admin, &original).await?.2, "nobody may connect to the copy and block a reset");
 
     exec(&url, "INSERT INTO notes VALUES ('seeded')").await?;
     shared.save(&seeded).await?;
@@ -114,6 +115,13 @@ async fn a_shared_database_is_copied_and_put_back_with_its_owner_and_privileges(
     shared.restore(&original).await?;
     ensure!(notes(&url).await? == ["as found"], "as it was found: {:?}", notes(&url).await?);
     ensure!(catalogue(&admin, &db).await? == before, "{:?}", catalogue(&admin, &db).await?);
+    // A reset that fails (its copy is gone) leaves the database as it was, and open.
+    let missing = format!("tb_{tag}_missing");
+    let failed = shared.restore(&missing).await;
+    ensure!(failed.is_err(), "no copy to reset from");
+    ensure!(notes(&url).await? == ["as found"], "untouched: {:?}", notes(&url).await?);
+    ensure!(catalogue(&admin, &db).await? == before, "{:?}", catalogue(&admin, &db).await?);
+    ensure!(databases_like(&admin, &format!("{missing}%")).await?.is_empty(), "no half-made clone is left");
     shared.drop_copy(&seeded).await?;
     shared.drop_copy(&original).await?;
     ensure!(databases_like(&admin, &format!("tb_{tag}_%")).await?.is_empty(), "no copy is left");
