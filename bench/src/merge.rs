@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use taskbench_report::Results;
-use taskbench_report::model::{CpuPlan, DbConfig, RunConfig, RunRecord, ScenarioResult, UNKNOWN_PROFILE};
+use taskbench_report::model::{
+    Bottleneck, CpuPlan, DbConfig, Role, RunConfig, RunRecord, ScenarioResult, UNKNOWN_PROFILE,
+};
 use taskbench_results::LoadResult;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -202,12 +204,25 @@ fn add(results: &mut Results, name: &str, merged: &LoadResult) -> Result<(), Str
                     s.name, s.model, merged.model
                 ));
             }
-            // Runs of one scenario compared with each other must have measured as long.
-            if (s.duration_secs - merged.measured_secs).abs() > 0.05 * s.duration_secs.max(merged.measured_secs) {
+            // Runs of one scenario compared with each other must have measured as long (a run cut
+            // short is recorded as such, and not compared).
+            let differs = |a: f64, b: f64| (a - b).abs() > 0.05 * a.max(b);
+            if merged.incomplete.is_none() && differs(s.duration_secs, merged.measured_secs) {
                 return Err(format!(
                     "--into: scenario {} measured {:.1} s in the results already, but {:.1} s in this one (a different \
                      --duration); nothing was written",
                     s.name, s.duration_secs, merged.measured_secs
+                ));
+            }
+            // ... and, open, at the same rate: latencies at different rates do not compare.
+            let rate_before = s.runs.iter().find_map(|r| r.load.as_ref()?.open.as_ref().map(|o| o.target_rps));
+            if let (Some(before), Some(now)) = (rate_before, merged.open.as_ref().map(|o| o.target_rps))
+                && differs(before, now)
+            {
+                return Err(format!(
+                    "--into: scenario {} was offered {before:.0} req/s in the results already, but {now:.0} req/s in \
+                     this one (a different --rate); nothing was written",
+                    s.name
                 ));
             }
             i
@@ -240,7 +255,21 @@ fn add(results: &mut Results, name: &str, merged: &LoadResult) -> Result<(), Str
         load: Some(merged.clone()),
         resources: Default::default(),
         samples: Vec::new(),
-        bottlenecks: Vec::new(),
+        bottlenecks: merged
+            .open
+            .as_ref()
+            .filter(|o| o.generator_limited)
+            .map(|o| Bottleneck {
+                role: Role::Loadgen,
+                utilisation: 0.0,
+                detail: format!(
+                    "an agent's open-model engine did not keep its schedule: merged send lag p99 {} µs against a \
+                     latency p99 of {} µs",
+                    o.send_lag_us.p99, merged.total.latency_us.p99
+                ),
+            })
+            .into_iter()
+            .collect(),
         error: merged.incomplete.clone(),
         steps: Vec::new(),
         steal: None,
@@ -331,6 +360,44 @@ mod tests {
         let model = add(&mut results, "actix", &closed).expect_err("refused");
         assert!(model.contains("is open in the results already, but closed"), "{model}");
         assert_eq!(results.scenarios[0].runs.len(), 1, "nothing added");
+    }
+
+    fn open_at(rps: f64, generator_limited: bool) -> LoadResult {
+        let mut r = load("smoke", 3.0);
+        r.open = Some(taskbench_results::OpenStats {
+            target_rps: rps,
+            scheduled: 3 * rps as u64,
+            sent: 3 * rps as u64,
+            offered_rps: rps,
+            late_sends: 0,
+            queued_sends: 0,
+            dropped_sends: 0,
+            max_in_flight: 64,
+            send_lag_us: taskbench_results::Percentiles { p99: 2_500, ..Default::default() },
+            send_lag_hdr: String::new(),
+            generator_limited,
+        });
+        r
+    }
+
+    #[test]
+    fn an_open_run_at_another_rate_is_refused_and_a_late_engine_is_the_bottleneck() {
+        let mut results = new_results(0.02);
+        add(&mut results, "axum", &open_at(1_000.0, false)).expect("added");
+        assert!(results.scenarios[0].runs[0].bottlenecks.is_empty(), "kept its schedule");
+        let rate = add(&mut results, "actix", &open_at(2_000.0, false)).expect_err("refused");
+        assert!(rate.contains("offered 1000 req/s in the results already, but 2000 req/s"), "{rate}");
+        add(&mut results, "actix", &open_at(1_010.0, true)).expect("within 5%");
+        let late = &results.scenarios[0].runs[1].bottlenecks;
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert_eq!(late[0].role, Role::Loadgen);
+        assert!(late[0].detail.contains("send lag p99 2500 µs"), "{}", late[0].detail);
+        // A run cut short measured less, and is recorded as cut short rather than refused.
+        let mut cut = open_at(1_000.0, false);
+        cut.measured_secs = 1.0;
+        cut.incomplete = Some("interrupted".into());
+        add(&mut results, "axum", &cut).expect("an incomplete run is kept");
+        assert_eq!(results.scenarios[0].runs[2].error.as_deref(), Some("interrupted"));
     }
 
     #[test]
