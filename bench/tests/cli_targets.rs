@@ -69,6 +69,8 @@ fn run(out: &Path, args: &[&str]) -> Output {
         .arg(out)
         .args(["--scenario", "smoke", "--warmup", "300ms", "--duration", "1s"])
         .args(args)
+        // Each reset of the database is logged at debug.
+        .env("RUST_LOG", "warn,taskbench_provision=debug")
         .output()
         .expect("taskbench runs")
 }
@@ -120,6 +122,15 @@ async fn servers_taskbench_did_not_start_are_measured_on_a_database_reset_before
         .expect("joins");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "exit {:?}; stderr:\n{stderr}", output.status.code());
+    // Reset before each of the 4 runs, before seeding (to the state it was found in) and at the
+    // end (put back): 6 times, each a success; copied aside twice (as found, and seeded).
+    let resets: Vec<&str> = stderr.lines().filter(|l| l.contains("re-created the database from its copy")).collect();
+    assert_eq!(resets.len(), 6, "{stderr}");
+    // (`ok=true`, with colour codes between its parts.)
+    assert!(resets.iter().all(|l| l.ends_with("true")), "{resets:#?}");
+    let copies: Vec<&str> = stderr.lines().filter(|l| l.contains("copied the database aside")).collect();
+    assert_eq!(copies.len(), 2, "{stderr}");
+    assert!(copies.iter().all(|l| l.ends_with("true")), "{copies:#?}");
     // What the run gives up is said before anything else.
     assert!(stderr.contains("--target: the servers are not restarted between runs"), "{stderr}");
 

@@ -805,6 +805,11 @@ impl Runner<'_> {
                         return Some(INTERRUPTED.into());
                     }
                     if db_lost {
+                        // Its server may be back by now; a failure here is only warned of.
+                        let dropped = tokio::time::timeout(Duration::from_secs(15), self.drop_template(&template));
+                        if dropped.await.is_err() {
+                            tracing::warn!("dropping the copy {template}: no answer within 15 s");
+                        }
                         return Some("the database became unavailable".into());
                     }
                 }
@@ -1038,8 +1043,15 @@ impl Runner<'_> {
             idle_server_rss,
         };
         record.resources = sampler::stats(&readings, &window);
+        // A server on another machine does not share this one's CPUs with the load generator.
+        let mut shared_here = record.resources.clone();
+        if let Fleet::Targets(targets) = self.fleet
+            && targets.remote()
+        {
+            shared_here.remove(&Role::Server);
+        }
         record.bottlenecks = taskbench_report::summary::bottlenecks(
-            &record.resources,
+            &shared_here,
             &self.plan.cpus,
             self.results.environment.machine.logical_cpus,
         );

@@ -68,7 +68,9 @@ impl Targets {
             tracing::info!(database = db.name(), copy = %original, "saving the targets' database as it is, to put it back at the end");
             db.save(&original)
                 .await
-                .map_err(|e| format!("saving the targets' database before the run (nothing was changed): {e}"))?;
+                .map_err(|e| {
+                    format!("saving the targets' database before the run (nothing was measured; its contents are as they were): {e}")
+                })?;
         }
         if let Err(why) = &reset {
             tracing::warn!("the targets' database will not be reset between runs: {why}");
@@ -116,8 +118,8 @@ impl Targets {
             "the servers are not restarted between runs: each run inherits the caches, pools and memory the one before \
              it left"
                 .to_owned(),
-            "taskbench pins only the load generator: the servers and their database run where and next to whatever \
-             their owner put them"
+            "taskbench pins nothing but, with --cpus loadgen=, the load generator: the servers and their database run \
+             where and next to whatever their owner put them"
                 .to_owned(),
             "server memory and CPU come from each server's /metrics (no kernel high-water mark); Postgres is not \
              sampled"
@@ -129,11 +131,15 @@ impl Targets {
                 "the database is not reset between runs ({why}): each run sees what the runs before it wrote"
             ));
         }
-        let remote = self.urls.values().any(|url| Target::parse(url).is_err());
-        if remote {
+        if self.remote() {
             lost.push("the latencies include the network between the load generator and the servers".to_owned());
         }
         lost
+    }
+
+    /// Whether any target is off loopback (its host's CPUs are not this machine's).
+    pub(super) fn remote(&self) -> bool {
+        self.urls.values().any(|url| Target::parse(url).is_err())
     }
 
     /// Seeds `scenario`'s data through the API of the target `first`, on the database as it was
@@ -195,11 +201,10 @@ impl Targets {
             }
             Err(e) => Err(format!(
                 "the targets' database `{}` could not be put back as it was found ({e}); that state is kept in the \
-                 database `{original}`: DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name} TEMPLATE \
-                 {original}",
+                 database `{}`, and, from the server's `postgres` database, this puts it back: {}",
                 db.name(),
-                name = db.name(),
-                original = self.original
+                self.original,
+                db.restore_by_hand(&self.original)
             )),
         }
     }
