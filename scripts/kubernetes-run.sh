@@ -34,7 +34,7 @@
 # (which node and which CPUs each part ran on: whether the static CPU manager pinned them).
 # Exit code: 0 every merged run clean; 1 or 3 as `taskbench merge` (an agent ended early; the SLO
 # broken or not a clean measurement; the first such framework's); 2 it could not run (says why).
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=${IMAGE:-taskbench:latest}
 SCENARIO=${SCENARIO:-crud-mix}
@@ -60,9 +60,13 @@ k() { "$KUBECTL" --namespace "$namespace" "$@"; }
 [[ $REPEATS =~ ^[1-9][0-9]*$ ]] || die "REPEATS must be a positive whole number, found \`$REPEATS\`"
 [[ $LEAD =~ ^[1-9][0-9]*$ ]] || die "LEAD must be a positive whole number of seconds, found \`$LEAD\`"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "TIMEOUT must be a positive whole number of seconds, found \`$TIMEOUT\`"
+[ -n "${FRAMEWORKS// /}" ] || die "FRAMEWORKS is empty: name one or more of axum, actix"
+seen=" "
 for framework in $FRAMEWORKS; do
     [ -f "deploy/kubernetes/server-$framework.yaml" ] \
         || die "FRAMEWORKS: no deploy/kubernetes/server-$framework.yaml for \`$framework\` (expected axum or actix)"
+    [[ $seen != *" $framework "* ]] || die "FRAMEWORKS names \`$framework\` twice"
+    seen="$seen$framework "
 done
 command -v "$KUBECTL" >/dev/null || die "$KUBECTL not found: install kubectl 1.22 or newer (or set KUBECTL)"
 
@@ -85,6 +89,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# A command that failed without a message of this script's own (set -e) is a run that could not
+# be made: exit code 2, as documented, never the command's own code (which could read as 1 or 3).
+trap 'echo "kubernetes-run: line $LINENO: \`$BASH_COMMAND\` failed (its message above)" >&2; exit 2' ERR
 
 # A YAML double-quoted scalar.
 yaml_string() {
